@@ -1,0 +1,83 @@
+"""Run utilities: trec_eval's ordering, cutting, and TREC run files.
+
+Ordering everywhere in aptrank is trec_eval's: score descending, ties broken by doc id descending
+(string comparison). Scores are written with ``repr`` (17 significant digits, exact round trip),
+so a run read back from its TREC file evaluates to the same figures and the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aptrank.errors import DataError
+from aptrank.types import Run
+
+
+def ranked(scores: Mapping[str, float]) -> list[tuple[str, float]]:
+    """``(doc_id, score)`` pairs in trec_eval's order: score descending, then doc id descending.
+
+    >>> ranked({"a": 1.0, "b": 2.0, "c": 1.0})
+    [('b', 2.0), ('c', 1.0), ('a', 1.0)]
+    """
+    return sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)
+
+
+def cut(run: Mapping[str, Mapping[str, float]], k: int) -> Run:
+    """The top ``k`` documents of every query, in trec_eval's order (a new run)."""
+    if k < 1:
+        raise ValueError(f"cut depth must be >= 1, got {k}")
+    return {qid: dict(ranked(scores)[:k]) for qid, scores in run.items()}
+
+
+def write_trec_run(run: Mapping[str, Mapping[str, float]], path: str | Path, tag: str) -> Path:
+    """Write ``run`` as a TREC run file (``qid Q0 docid rank score tag``), every query in
+    trec_eval's order, scores at full precision. Ids with whitespace cannot be written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tag = "".join(tag.split()) or "aptrank"
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for qid in sorted(run):
+            _check_token(qid, "query id", path)
+            for rank, (docid, score) in enumerate(ranked(run[qid]), start=1):
+                _check_token(docid, "doc id", path)
+                f.write(f"{qid} Q0 {docid} {rank} {float(score)!r} {tag}\n")
+    tmp.replace(path)
+    return path
+
+
+def read_trec_run(path: str | Path) -> Run:
+    """Read a TREC run file (6 whitespace-separated columns); errors name the file and line."""
+    path = Path(path)
+    run: Run = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                cols = line.split()
+                if len(cols) != 6:
+                    raise DataError(
+                        f"expected 6 columns (qid Q0 docid rank score tag), found {len(cols)}",
+                        path,
+                        lineno,
+                    )
+                qid, _, docid, _, score, _ = cols
+                try:
+                    value = float(score)
+                except ValueError:
+                    raise DataError(f"score {score!r} is not a number", path, lineno) from None
+                if docid in run.setdefault(qid, {}):
+                    raise DataError(f"document {docid!r} listed twice for query {qid!r}", path, lineno)
+                run[qid][docid] = value
+    except UnicodeDecodeError as e:
+        raise DataError(f"not valid UTF-8 ({e.reason} at byte {e.start})", path) from None
+    except FileNotFoundError:
+        raise DataError("file not found", path) from None
+    return run
+
+
+def _check_token(value: str, what: str, path: Path) -> None:
+    if not value or any(c.isspace() for c in value):
+        raise DataError(f"{what} {value!r} is empty or contains whitespace: not writable as TREC", path)

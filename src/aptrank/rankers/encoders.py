@@ -1,0 +1,150 @@
+"""Model inference behind two small interfaces, with selectable backends.
+
+``TextEncoder.encode(texts) -> (n, d) float32`` (L2-normalised, so dot product = cosine) and
+``PairScorer.score(pairs) -> (n,) float32``. Backends: ``torch`` (sentence-transformers, the
+default) and the ONNX Runtime paths in :mod:`aptrank.rankers.onnx` (``onnx``, ``onnx-int8``).
+Every backend feeds the model length-sorted batches, so little compute is spent on padding.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from aptrank.errors import AptrankError, MissingDependencyError, ModelNotFoundError
+from aptrank.rankers.models import resolve_model
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+class TextEncoder(Protocol):
+    model: str
+    backend: str
+    max_length: int
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray: ...
+
+
+class PairScorer(Protocol):
+    model: str
+    backend: str
+    max_length: int
+
+    def score(
+        self, pairs: Sequence[tuple[str, str]], batch_size: int = 32, show_progress: bool = False
+    ) -> np.ndarray: ...
+
+
+def length_order(lengths: Sequence[int]) -> np.ndarray:
+    """Indices that sort items longest first (stable), so each batch pads to similar lengths."""
+    return np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise AptrankError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def _import_st():  # type: ignore[no-untyped-def]
+    try:
+        import sentence_transformers
+    except ImportError:
+        raise MissingDependencyError(
+            "dense and cross-encoder rankers", "sentence-transformers", "dense"
+        ) from None
+    return sentence_transformers
+
+
+class TorchEncoder:
+    """sentence-transformers bi-encoder (which already length-sorts its batches)."""
+
+    backend = "torch"
+
+    def __init__(self, model: str, max_length: int | None = None) -> None:
+        st = _import_st()
+        self.model = model
+        try:
+            self._model = st.SentenceTransformer(resolve_model(model), device="cpu")
+        except (OSError, ValueError) as e:
+            raise ModelNotFoundError(f"cannot load embedding model {model!r}: {e}") from None
+        if max_length is not None:
+            self._model.max_seq_length = max_length
+        self.max_length = int(self._model.max_seq_length)
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        emb = self._model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        )
+        return np.asarray(emb, dtype=np.float32)
+
+
+class TorchPairScorer:
+    """sentence-transformers CrossEncoder, fed length-sorted batches."""
+
+    backend = "torch"
+
+    def __init__(self, model: str, max_length: int | None = None) -> None:
+        st = _import_st()
+        import torch
+
+        self.model = model
+        # A backbone without a trained head gets a new random one: seed it so runs reproduce.
+        torch.manual_seed(0)
+        try:
+            self._model = st.CrossEncoder(
+                resolve_model(model), num_labels=1, max_length=max_length, device="cpu"
+            )
+        except (OSError, ValueError) as e:
+            raise ModelNotFoundError(f"cannot load cross-encoder {model!r}: {e}") from None
+        self.max_length = int(self._model.max_length or 512)
+
+    def score(
+        self, pairs: Sequence[tuple[str, str]], batch_size: int = 32, show_progress: bool = False
+    ) -> np.ndarray:
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        order = length_order([len(q) + len(d) for q, d in pairs])
+        scores = self._model.predict(
+            [list(pairs[i]) for i in order],
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+        )
+        out = np.empty(len(pairs), dtype=np.float32)
+        out[order] = np.asarray(scores, dtype=np.float32).reshape(-1)
+        return out
+
+
+def load_encoder(model: str, backend: str = "torch", max_length: int | None = None) -> TextEncoder:
+    """A bi-encoder for ``model`` (registry name, hub id or folder) on ``backend``."""
+    _check_backend(backend)
+    if backend == "torch":
+        return TorchEncoder(model, max_length)
+    from aptrank.rankers.onnx import OnnxEncoder
+
+    return OnnxEncoder(model, quantize=backend == "onnx-int8", max_length=max_length)
+
+
+def load_pair_scorer(
+    model: str, backend: str = "torch", max_length: int | None = None
+) -> PairScorer:
+    """A cross-encoder for ``model`` (registry name, hub id or folder) on ``backend``."""
+    _check_backend(backend)
+    if backend == "torch":
+        return TorchPairScorer(model, max_length)
+    from aptrank.rankers.onnx import OnnxPairScorer
+
+    return OnnxPairScorer(model, quantize=backend == "onnx-int8", max_length=max_length)
