@@ -83,8 +83,9 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, Record]]:
     return _iter_jsonl(path)
 
 
-def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """``(line number, text)`` of every line, decoded as UTF-8, line ending removed.
+def iter_lines(path: str | Path, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of every line, decoded as UTF-8, line ending removed unless
+    ``keep_ends``.
 
     A BOM at the start of the file is dropped; bytes that are not UTF-8 raise a DataError naming
     the line. A missing file raises ``DataError("file not found")``.
@@ -99,7 +100,7 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
                 raise DataError(reason, path, lineno) from None
             if lineno == 1:
                 line = line.removeprefix("\ufeff")
-            yield lineno, line.rstrip("\r\n")
+            yield lineno, line if keep_ends else line.rstrip("\r\n")
 
 
 def open_binary(path: Path) -> IO[bytes]:
@@ -129,15 +130,13 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, Record]]:
 
 
 def _iter_csv(path: Path, delimiter: str) -> Iterator[tuple[int, Record]]:
-    lines = (line for _, line in iter_lines(path))
+    lines = (line for _, line in iter_lines(path, keep_ends=True))
     reader = csv.reader(lines, delimiter=delimiter)
     header = next(reader, None)
     if header is None:
         return
     if "text" not in header or not ({"_id", "id"} & set(header)):
-        raise DataError(
-            f"the header must name `_id` (or `id`) and `text`; found {header}", path, 1
-        )
+        raise DataError(f"the header must name `_id` (or `id`) and `text`; found {header}", path, 1)
     for row in reader:
         if not any(cell.strip() for cell in row):
             continue
@@ -156,7 +155,9 @@ def _take_id(record: Record, path: Path, lineno: int, first_line: dict[str, int]
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     elif not isinstance(value, str):
-        reason = f"`{key}` must be a string or an integer, found {_json_type(value)} {value!r}"
+        reason = (
+            f"`{key}` must be a string or an integer, found {_json_type(value)} {_short(value)}"
+        )
         raise DataError(reason, path, lineno)
     if not value.strip():
         raise DataError(f"empty `{key}`", path, lineno)
@@ -185,6 +186,11 @@ def _take_title(record: Record, path: Path, lineno: int) -> str:
         reason = f"`title` must be a string, found {_json_type(title)}"
         raise DataError(reason, path, lineno)
     return title
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _json_type(value: object) -> str:

@@ -69,7 +69,9 @@ def read_trec_run(path: str | Path) -> Run:
                 except ValueError:
                     raise DataError(f"score {score!r} is not a number", path, lineno) from None
                 if docid in run.setdefault(qid, {}):
-                    raise DataError(f"document {docid!r} listed twice for query {qid!r}", path, lineno)
+                    raise DataError(
+                        f"document {docid!r} listed twice for query {qid!r}", path, lineno
+                    )
                 run[qid][docid] = value
     except UnicodeDecodeError as e:
         raise DataError(f"not valid UTF-8 ({e.reason} at byte {e.start})", path) from None
@@ -80,4 +82,6 @@ def read_trec_run(path: str | Path) -> Run:
 
 def _check_token(value: str, what: str, path: Path) -> None:
     if not value or any(c.isspace() for c in value):
-        raise DataError(f"{what} {value!r} is empty or contains whitespace: not writable as TREC", path)
+        raise DataError(
+            f"{what} {value!r} is empty or contains whitespace: not writable as TREC", path
+        )

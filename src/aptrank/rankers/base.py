@@ -39,7 +39,9 @@ class Ranker(ABC):
         """The top ``k`` documents of the corpus for every query."""
 
     @abstractmethod
-    def rerank(self, queries: Mapping[str, str], candidates: Mapping[str, Mapping[str, float]]) -> Run:
+    def rerank(
+        self, queries: Mapping[str, str], candidates: Mapping[str, Mapping[str, float]]
+    ) -> Run:
         """New scores for exactly the candidate documents of every query in ``candidates``."""
 
     def config(self) -> dict[str, object]:

@@ -1,0 +1,95 @@
+"""What every command shares: the console, logging, progress bars and the error boundary."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+
+console = Console(stderr=True)
+out = Console()
+
+
+def quiet_libraries() -> None:
+    """Silence the model libraries' own progress bars and load reports (ours replace them)."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+def setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_time=False, show_path=verbose)],
+        force=True,
+    )
+    for noisy in ("transformers", "sentence_transformers", "httpx", "bm25s"):
+        logging.getLogger(noisy).setLevel(logging.ERROR if not verbose else logging.WARNING)
+
+
+def default_out(kind: str, dataset: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{kind}-{Path(dataset).name or 'dataset'}-{stamp}"
+
+
+@contextmanager
+def progress_bars(enabled: bool = True) -> Iterator[Callable[[str], Callable[[int, int], None]]]:
+    """A progress factory: each description gets a bar (created on first update) with ETA."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled or not console.is_terminal,
+        transient=False,
+    )
+
+    def factory(description: str) -> Callable[[int, int], None]:
+        task: list[int] = []
+
+        def update(done: int, total: int) -> None:
+            if not task:
+                task.append(progress.add_task(description, total=total))
+            progress.update(task[0], completed=done, total=total)
+            if not console.is_terminal and done == total:
+                console.print(f"{description}: {done}/{total} done")
+
+        return update
+
+    with progress:
+        yield factory
+
+
+def say(message: str) -> None:
+    """A status line on stderr, printed as is (pipeline strings hold brackets rich would eat)."""
+    console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one line and exit: the CLI's answer to bad input."""
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(code)

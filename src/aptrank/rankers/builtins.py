@@ -1,0 +1,32 @@
+"""Registry entries of the built-in stages (imported lazily by the registry)."""
+
+from __future__ import annotations
+
+from aptrank.rankers.base import Ranker
+from aptrank.rankers.registry import PipelineError, options_to_config, register
+
+
+@register("bm25")
+def _bm25(arg: str | None, options: dict[str, str]) -> Ranker:
+    from aptrank.rankers.bm25 import BM25Config, BM25Ranker
+
+    if arg:
+        raise PipelineError(f"bm25 takes no argument, got 'bm25:{arg}'")
+    return BM25Ranker(options_to_config(BM25Config, options))
+
+
+@register("dense")
+def _dense(arg: str | None, options: dict[str, str]) -> Ranker:
+    from aptrank.rankers.dense import DenseConfig, DenseRanker
+    from aptrank.rankers.models import DEFAULT_EMBEDDING
+
+    return DenseRanker(options_to_config(DenseConfig, options, model=arg or DEFAULT_EMBEDDING))
+
+
+@register("ce")
+def _ce(arg: str | None, options: dict[str, str]) -> Ranker:
+    from aptrank.rankers.cross_encoder import CrossEncoderConfig, CrossEncoderRanker
+
+    if not arg:
+        raise PipelineError("ce needs a model: 'ce:<model>' (a registry name, HF id or folder)")
+    return CrossEncoderRanker(options_to_config(CrossEncoderConfig, options, model=arg))

@@ -1,0 +1,191 @@
+"""Bi-encoder retrieval: document embeddings cached on disk, exact inner-product search.
+
+Embeddings are keyed by model (name, resolved folder and its files), backend, max length and corpus
+content. They are written in chunks as they are computed, so an interrupted encoding resumes
+where it stopped instead of starting over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from aptrank.errors import AptrankError
+from aptrank.paths import cache_dir
+from aptrank.rankers.base import Ranker
+from aptrank.rankers.cache import corpus_fingerprint, key, model_fingerprint
+from aptrank.rankers.encoders import TextEncoder, load_encoder
+from aptrank.rankers.models import DEFAULT_EMBEDDING, resolve_model
+from aptrank.types import Corpus, Run
+
+logger = logging.getLogger(__name__)
+
+#: Progress callback: (done, total) documents.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class DenseConfig:
+    model: str = DEFAULT_EMBEDDING  #: registry name, Hugging Face id or folder
+    backend: str = "torch"  #: torch, onnx or onnx-int8
+    max_length: int | None = None  #: None = the model's own (256 for all-MiniLM-L6-v2)
+    batch_size: int = 64
+    search: str = "exact"  #: exact (numpy) or faiss (exact inner product, faiss-cpu)
+    chunk_size: int = 1024  #: documents per cached chunk (the unit of resumption)
+
+
+class DenseRanker(Ranker):
+    """Cosine similarity between normalised query and document embeddings."""
+
+    def __init__(
+        self,
+        config: DenseConfig | None = None,
+        encoder: TextEncoder | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        super().__init__()
+        self.cfg = config or DenseConfig()
+        if self.cfg.search not in ("exact", "faiss"):
+            raise AptrankError(f"unknown search {self.cfg.search!r}: choose exact or faiss")
+        self.name = "dense" if self.cfg.model == DEFAULT_EMBEDDING else f"dense:{self.cfg.model}"
+        self._encoder = encoder
+        self.progress = progress
+        self._ids: list[str] = []
+        self._pos: dict[str, int] = {}
+        self._emb: np.ndarray | None = None
+        self._faiss = None
+
+    def config(self) -> dict[str, object]:
+        return {"name": self.name, **asdict(self.cfg)}
+
+    @property
+    def encoder(self) -> TextEncoder:
+        if self._encoder is None:
+            self._encoder = load_encoder(self.cfg.model, self.cfg.backend, self.cfg.max_length)
+        return self._encoder
+
+    def _cache_folder(self, corpus: Corpus) -> Path:
+        # An injected encoder (tests, custom models) names its own fingerprint.
+        model_id = getattr(self._encoder, "fingerprint", None) or model_fingerprint(
+            resolve_model(self.cfg.model)
+        )
+        k = key(
+            self.cfg.model,
+            model_id,
+            self.cfg.backend,
+            self.cfg.max_length,
+            corpus_fingerprint(corpus),
+        )
+        return cache_dir("embeddings", k)
+
+    def index(self, corpus: Corpus) -> DenseRanker:
+        super().index(corpus)
+        self._ids = sorted(corpus)
+        self._pos = {d: i for i, d in enumerate(self._ids)}
+        folder = self._cache_folder(corpus)
+        self._emb = self._load_or_encode(folder, corpus)
+        self._faiss = None
+        return self
+
+    def _load_or_encode(self, folder: Path, corpus: Corpus) -> np.ndarray:
+        full = folder / "embeddings.npy"
+        if full.exists():
+            logger.info("loaded document embeddings from %s", full)
+            return np.load(full)
+        size = self.cfg.chunk_size
+        chunks = []
+        total = len(self._ids)
+        for start in range(0, total, size):
+            path = folder / f"chunk-{start:09d}.npy"
+            if path.exists():
+                chunks.append(np.load(path))
+            else:
+                texts = [corpus[d].full_text for d in self._ids[start : start + size]]
+                emb = self.encoder.encode(texts, batch_size=self.cfg.batch_size)
+                _save_npy(path, emb)
+                chunks.append(emb)
+            if self.progress:
+                self.progress(min(start + size, total), total)
+        emb = np.concatenate(chunks) if chunks else np.zeros((0, 1), dtype=np.float32)
+        _save_npy(full, emb)
+        (folder / "meta.json").write_text(json.dumps({"config": self.config(), "docs": total}))
+        for path in folder.glob("chunk-*.npy"):
+            path.unlink()
+        return emb
+
+    def _encode_queries(self, queries: Mapping[str, str]) -> tuple[list[str], np.ndarray]:
+        qids = list(queries)
+        return qids, self.encoder.encode([queries[q] for q in qids], batch_size=self.cfg.batch_size)
+
+    def rank(self, queries: Mapping[str, str], k: int = 100) -> Run:
+        if self._emb is None:
+            raise AptrankError(f"{self.name}: call .index(corpus) before ranking")
+        qids, q = self._encode_queries(queries)
+        k = min(k, len(self._ids))
+        if self.cfg.search == "faiss":
+            top, scores = self._faiss_search(q, k)
+        else:
+            top, scores = _exact_search(q, self._emb, k)
+        return {
+            qid: {self._ids[d]: float(s) for d, s in zip(top[i], scores[i])}
+            for i, qid in enumerate(qids)
+        }
+
+    def _faiss_search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            import faiss
+        except ImportError:
+            from aptrank.errors import MissingDependencyError
+
+            raise MissingDependencyError("dense search=faiss", "faiss-cpu", "faiss") from None
+        if self._faiss is None:
+            self._faiss = faiss.IndexFlatIP(self._emb.shape[1])  # type: ignore[union-attr]
+            self._faiss.add(self._emb)
+        scores, top = self._faiss.search(np.ascontiguousarray(q), k)
+        return top, scores
+
+    def rerank(
+        self, queries: Mapping[str, str], candidates: Mapping[str, Mapping[str, float]]
+    ) -> Run:
+        if self._emb is None:
+            raise AptrankError(f"{self.name}: call .index(corpus) before reranking")
+        qids, q = self._encode_queries({qid: queries[qid] for qid in candidates})
+        run: Run = {}
+        for i, qid in enumerate(qids):
+            docs = [d for d in candidates[qid] if d in self._pos]
+            sims = self._emb[[self._pos[d] for d in docs]] @ q[i] if docs else []
+            run[qid] = {d: float(s) for d, s in zip(docs, sims)}
+        return run
+
+
+def _exact_search(
+    q: np.ndarray, emb: np.ndarray, k: int, block: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k by inner product, in blocks of queries to bound memory."""
+    tops, scores = [], []
+    for start in range(0, len(q), block):
+        sims = q[start : start + block] @ emb.T
+        part = (
+            np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            if k < sims.shape[1]
+            else np.tile(np.arange(sims.shape[1]), (len(sims), 1))
+        )
+        part_scores = np.take_along_axis(sims, part, axis=1)
+        tops.append(part)
+        scores.append(part_scores)
+    if not tops:
+        return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
+    return np.concatenate(tops), np.concatenate(scores)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    tmp.replace(path)

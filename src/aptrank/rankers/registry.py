@@ -1,0 +1,180 @@
+"""Rankers by name, and the pipeline strings that compose them.
+
+======================  ==========================================================
+``bm25``                BM25 over the corpus
+``dense``               bi-encoder retrieval with the default embedding (all-MiniLM-L6-v2)
+``dense:<model>``       a registry name, Hugging Face id or folder
+``ce:<model>``          cross-encoder reranker
+``A>>B@k``              B reranks A's top k (k defaults to 100); chains associate left
+``rrf(A,B,...)``        reciprocal-rank fusion of any pipelines
+``name[key=value,..]``  options of a stage, e.g. ``dense[backend=onnx-int8]``,
+                        ``ce:<model>[max_length=128,batch_size=16]``, ``bm25[k1=0.9,b=0.4]``
+======================  ==========================================================
+
+A new ranker is one module plus :func:`register`; later stages (rewriters, students) plug in the
+same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aptrank.errors import AptrankError
+from aptrank.rankers.base import Ranker
+
+#: A stage factory: (argument after ``name:`` or None, options) -> Ranker.
+StageFactory = Callable[[str | None, dict[str, str]], Ranker]
+
+_REGISTRY: dict[str, StageFactory] = {}
+
+
+class PipelineError(AptrankError, ValueError):
+    """A pipeline string that cannot be parsed or names an unknown stage."""
+
+
+def register(name: str) -> Callable[[StageFactory], StageFactory]:
+    """Register a stage factory under ``name`` (a decorator)."""
+
+    def deco(factory: StageFactory) -> StageFactory:
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def stages() -> list[str]:
+    """The registered stage names."""
+    _ensure_builtins()
+    return sorted(_REGISTRY)
+
+
+def build_ranker(spec: str) -> Ranker:
+    """Build the ranker a pipeline string describes (not yet indexed)."""
+    _ensure_builtins()
+    spec = spec.strip()
+    if not spec:
+        raise PipelineError("empty pipeline string")
+    return _parse_pipeline(spec, spec)
+
+
+def options_to_config(cls: type, options: dict[str, str], **fixed: Any) -> Any:
+    """Build config dataclass ``cls`` from string options, converted to each field's type."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = dict(fixed)
+    for name, raw in options.items():
+        if name not in fields or name in fixed:
+            known = ", ".join(n for n in fields if n not in fixed)
+            raise PipelineError(f"unknown option {name!r} for {cls.__name__}; options: {known}")
+        default = fields[name].default
+        kwargs[name] = _convert(raw, default, name)
+    return cls(**kwargs)
+
+
+def _convert(raw: str, default: Any, name: str) -> Any:
+    if raw.lower() in ("none", "null"):
+        return None
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(raw)
+            return raw.lower() in ("true", "1")
+        if isinstance(default, int) or (default is None and re.fullmatch(r"-?\d+", raw)):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise PipelineError(f"option {name}={raw!r}: expected a {type(default).__name__}") from None
+    return raw
+
+
+def _split_top(spec: str, sep: str) -> list[str]:
+    """Split on ``sep`` outside parentheses and brackets."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(spec):
+        c = spec[i]
+        if c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+            if depth < 0:
+                raise PipelineError(f"unbalanced {c!r} at position {i} in {spec!r}")
+        elif depth == 0 and spec.startswith(sep, i):
+            parts.append(spec[start:i])
+            i += len(sep)
+            start = i
+            continue
+        i += 1
+    if depth != 0:
+        raise PipelineError(f"unbalanced brackets in {spec!r}")
+    parts.append(spec[start:])
+    return [p.strip() for p in parts]
+
+
+def _parse_pipeline(spec: str, whole: str) -> Ranker:
+    from aptrank.rankers.pipeline import RerankPipeline
+
+    segments = _split_top(spec, ">>")
+    ranker = _parse_stage(segments[0], whole)
+    for seg in segments[1:]:
+        m = re.fullmatch(r"(.*?)@(\d+)", seg, flags=re.S)
+        depth = 100
+        if m and not _inside_brackets(seg, len(m.group(1))):
+            seg, depth = m.group(1).strip(), int(m.group(2))
+        ranker = RerankPipeline(ranker, _parse_stage(seg, whole), depth)
+    return ranker
+
+
+def _inside_brackets(seg: str, pos: int) -> bool:
+    return seg[:pos].count("[") > seg[:pos].count("]") or seg[:pos].count("(") > seg[:pos].count(
+        ")"
+    )
+
+
+def _parse_stage(seg: str, whole: str) -> Ranker:
+    if not seg:
+        raise PipelineError(f"empty stage in pipeline {whole!r}")
+    options: dict[str, str] = {}
+    if seg.endswith("]") and "[" in seg:
+        open_at = seg.rindex("[")
+        options = _parse_options(seg[open_at + 1 : -1], whole)
+        seg = seg[:open_at].strip()
+    if seg.startswith("rrf(") and seg.endswith(")"):
+        from aptrank.rankers.fusion import FusionRanker
+
+        inner = [_parse_pipeline(p, whole) for p in _split_top(seg[4:-1], ",")]
+        if len(inner) < 2:
+            raise PipelineError(f"rrf(...) needs at least two rankers in {whole!r}")
+        kwargs = {k: _convert(v, 0, k) for k, v in options.items() if k in ("k", "depth")}
+        if set(options) - {"k", "depth"}:
+            raise PipelineError(f"rrf options are k and depth, got {sorted(options)} in {whole!r}")
+        return FusionRanker(inner, **kwargs)
+    name, _, arg = seg.partition(":")
+    name = name.strip()
+    if name not in _REGISTRY:
+        raise PipelineError(
+            f"unknown ranker {name!r} in pipeline {whole!r}; known: {', '.join(stages())}, rrf(...)"
+        )
+    return _REGISTRY[name](arg.strip() or None, options)
+
+
+def _parse_options(text: str, whole: str) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        k, eq, v = item.partition("=")
+        if not eq or not k.strip():
+            raise PipelineError(f"option {item!r} is not key=value in {whole!r}")
+        options[k.strip()] = v.strip()
+    return options
+
+
+_BUILTINS_LOADED = False
+
+
+def _ensure_builtins() -> None:
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        from aptrank.rankers import builtins  # noqa: F401 - registers the built-in stages

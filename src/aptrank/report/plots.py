@@ -1,0 +1,79 @@
+"""Plots as base64 PNG data URIs (matplotlib, headless), so a report is one file."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def to_data_uri(fig) -> str:  # type: ignore[no-untyped-def]
+    plt = _pyplot()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def metric_bars(means: Mapping[str, Mapping[str, float]], metrics: Sequence[str]) -> str:
+    """Grouped bars: one group per metric, one bar per pipeline."""
+    plt = _pyplot()
+    systems = list(means)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(metrics)), 3.2))
+    width = 0.8 / max(1, len(systems))
+    x = np.arange(len(metrics))
+    for i, system in enumerate(systems):
+        vals = [means[system].get(m, 0.0) for m in metrics]
+        bars = ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=system)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=1)
+    ax.set_xticks(x, metrics)
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title("mean over evaluated queries")
+    return to_data_uri(fig)
+
+
+def per_query_distribution(per_query: Mapping[str, Mapping[str, float]], metric: str) -> str:
+    """Histogram of a metric's per-query values for each pipeline."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 3.2))
+    bins = np.linspace(0, 1, 21)
+    for system, values in per_query.items():
+        ax.hist(list(values.values()), bins=bins, histtype="step", linewidth=1.5, label=system)
+    ax.set_xlabel(f"per-query {metric}")
+    ax.set_ylabel("queries")
+    ax.legend(fontsize=8)
+    return to_data_uri(fig)
+
+
+def per_query_delta(
+    baseline: Mapping[str, float],
+    other: Mapping[str, float],
+    name: str,
+    base_name: str,
+    metric: str,
+) -> str:
+    """Sorted per-query differences of ``other`` minus ``baseline``: where it wins and loses."""
+    plt = _pyplot()
+    qids = sorted(baseline)
+    delta = np.sort([other.get(q, 0.0) - baseline[q] for q in qids])[::-1]
+    fig, ax = plt.subplots(figsize=(6.0, 2.6))
+    colors = ["#2a9d8f" if d > 0 else "#e76f51" if d < 0 else "#999999" for d in delta]
+    ax.bar(np.arange(len(delta)), delta, width=1.0, color=colors)
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xlabel("queries, sorted by difference")
+    ax.set_ylabel(f"Δ {metric}")
+    wins, losses = int((delta > 0).sum()), int((delta < 0).sum())
+    ax.set_title(f"{name} vs {base_name}: {wins} wins, {losses} losses", fontsize=9)
+    return to_data_uri(fig)

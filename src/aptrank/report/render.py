@@ -1,0 +1,150 @@
+"""The run folder's ``summary.md`` and ``report.html`` (one file: inline CSS, embedded plots)."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from aptrank.report import plots
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1050px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}
+h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.6em 0}th,td{padding:.3em .7em;border-bottom:1px solid #eee}
+th{background:#f6f6f6;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.best{font-weight:700}.sig{color:#b5179e}.muted{color:#777;font-size:.9em}
+img{max-width:100%}pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:.85em}
+code{background:#f3f3f3;padding:0 .2em}
+"""
+
+
+def write_report(result: Any, out: Path) -> tuple[Path, Path]:
+    """Write ``summary.md`` and ``report.html`` for a :class:`~aptrank.job.RunResult`."""
+    out.mkdir(parents=True, exist_ok=True)
+    md = out / "summary.md"
+    page = out / "report.html"
+    md.write_text(render_markdown(result), encoding="utf-8")
+    page.write_text(render_html(result), encoding="utf-8")
+    return md, page
+
+
+def _header(result: Any) -> tuple[str, list[tuple[str, str]]]:
+    exp = result.experiment
+    cfg = result.config
+    facts = [("dataset", f"{cfg.dataset} (split {cfg.split})")]
+    if exp is not None:
+        ds = exp.dataset
+        facts += [
+            ("documents", f"{len(ds.corpus):,}"),
+            ("queries evaluated", f"{exp.comparison.n_queries:,}"),
+            ("judgments", f"{sum(len(j) for j in ds.qrels.values()):,}"),
+        ]
+    facts.append(("steps", ", ".join(cfg.steps)))
+    facts.append(("created", datetime.now(timezone.utc).isoformat(timespec="seconds")))
+    return f"aptrank run: {cfg.dataset}", facts
+
+
+def render_markdown(result: Any) -> str:
+    title, facts = _header(result)
+    lines = [f"# {title}", ""]
+    lines += [f"- **{k}**: {v}" for k, v in facts]
+    lines.append("")
+    exp = result.experiment
+    if exp is not None:
+        lines += ["## Metrics", "", exp.comparison.to_markdown().rstrip(), "", "## Time", ""]
+        lines += ["| pipeline | seconds |", "|:---|---:|"]
+        lines += [f"| {r.pipeline} | {r.seconds:.1f} |" for r in exp.results]
+        lines.append("")
+    if result.skipped:
+        lines += ["## Skipped steps", ""]
+        lines += [f"- {name}: {why}" for name, why in result.skipped.items()]
+        lines.append("")
+    lines.append(
+        "Run files are under `runs/`; `metrics.json` and `per_query.json` hold the figures."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _metrics_table(comparison: Any) -> str:
+    means = comparison.means_dict()
+    metrics = list(comparison.metrics)
+    best = {m: max(round(v[m], 4) for v in means.values()) for m in metrics}
+    rows = [
+        "<tr><th>pipeline</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in metrics) + "</tr>"
+    ]
+    for system, values in means.items():
+        label = html.escape(system) + (
+            " <span class=muted>(baseline)</span>" if system == comparison.baseline else ""
+        )
+        cells = []
+        for m in metrics:
+            test = comparison.tests.get(system, {}).get(m)
+            mark = "<span class=sig>†</span>" if test is not None and test.significant else ""
+            cls = "num best" if round(values[m], 4) == best[m] else "num"
+            title = f' title="Δ={test.mean_delta:+.4f}, p={test.p_value:.3g}"' if test else ""
+            cells.append(f"<td class='{cls}'{title}>{values[m]:.4f}{mark}</td>")
+        rows.append(f"<tr><td>{label}</td>{''.join(cells)}</tr>")
+    legend = html.escape(comparison.legend())
+    return f"<table>{''.join(rows)}</table><p class=muted>{legend}</p>"
+
+
+def _plots_html(comparison: Any) -> str:
+    metrics = list(comparison.metrics)
+    per_query = comparison.per_query_dict()
+    main = metrics[0]
+    parts = [f"<img alt='metrics' src='{plots.metric_bars(comparison.means_dict(), metrics)}'>"]
+    dist = plots.per_query_distribution({s: v[main] for s, v in per_query.items()}, main)
+    parts.append(f"<h3>Per-query {html.escape(main)}</h3><img alt='distribution' src='{dist}'>")
+    base = comparison.baseline
+    for system in per_query:
+        if base is None or system == base:
+            continue
+        uri = plots.per_query_delta(
+            per_query[base][main], per_query[system][main], system, base, main
+        )
+        parts.append(f"<img alt='delta {html.escape(system)}' src='{uri}'>")
+    return "\n".join(parts)
+
+
+def render_html(result: Any) -> str:
+    title, facts = _header(result)
+    body = [f"<h1>{html.escape(title)}</h1>", "<table>"]
+    body += [f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts]
+    body.append("</table>")
+    exp = result.experiment
+    if exp is not None:
+        body += [
+            "<h2>Metrics</h2>",
+            _metrics_table(exp.comparison),
+            "<h2>Plots</h2>",
+            _plots_html(exp.comparison),
+        ]
+        body.append("<h2>Time</h2><table><tr><th>pipeline</th><th>seconds</th></tr>")
+        body += [
+            f"<tr><td>{html.escape(r.pipeline)}</td><td class=num>{r.seconds:.1f}</td></tr>"
+            for r in exp.results
+        ]
+        body.append("</table>")
+        configs = {r.pipeline: r.config for r in exp.results}
+        body.append(
+            "<h2>Configuration</h2><details><summary>pipelines</summary><pre>"
+            + html.escape(json.dumps(configs, indent=2))
+            + "</pre></details>"
+        )
+    if result.skipped:
+        body.append("<h2>Skipped steps</h2><ul>")
+        body += [
+            f"<li><b>{html.escape(n)}</b>: {html.escape(w)}</li>" for n, w in result.skipped.items()
+        ]
+        body.append("</ul>")
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n"
+    )
