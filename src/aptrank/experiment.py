@@ -115,6 +115,30 @@ def run_pipeline(
     return cut(ranker.rank(queries, depth), depth)
 
 
+def check_config(config: EvaluateConfig) -> dict[str, Ranker]:
+    """Validate pipelines, metrics and baseline before any work; returns the built rankers."""
+    from aptrank.evaluate import parse_metrics
+
+    if not config.pipelines:
+        raise AptrankError("no pipeline to evaluate: pass at least one --pipeline")
+    if len(set(config.pipelines)) != len(config.pipelines):
+        raise AptrankError(f"a pipeline is listed twice: {list(config.pipelines)}")
+    if config.baseline is not None and config.baseline not in config.pipelines:
+        raise AptrankError(f"baseline {config.baseline!r} is not one of the pipelines")
+    try:
+        parse_metrics(config.metrics)
+    except ValueError as e:
+        raise AptrankError(str(e)) from None
+    rankers = {p: build_ranker(p) for p in config.pipelines}
+    for spec, ranker in rankers.items():
+        if not ranker.retrieves:
+            raise AptrankError(
+                f"{spec!r} starts with a reranker, which cannot retrieve from the corpus: put a "
+                f"first stage before it, e.g. 'bm25>>{spec}@100'"
+            )
+    return rankers
+
+
 def evaluate_pipelines(
     dataset: Dataset,
     config: EvaluateConfig,
@@ -125,15 +149,9 @@ def evaluate_pipelines(
     """Run every pipeline of ``config`` on ``dataset``, compare them, and write ``out``."""
     from aptrank.evaluate import compare
 
-    if not config.pipelines:
-        raise AptrankError("no pipeline to evaluate: pass at least one --pipeline")
-    if len(set(config.pipelines)) != len(config.pipelines):
-        raise AptrankError(f"a pipeline is listed twice: {list(config.pipelines)}")
-    if config.baseline is not None and config.baseline not in config.pipelines:
-        raise AptrankError(f"baseline {config.baseline!r} is not one of the pipelines")
+    rankers = check_config(config)  # parse everything before running anything
     if not dataset.qrels:
         raise DataError(f"split {config.split!r} of {dataset.name} has no judgments")
-    rankers = {p: build_ranker(p) for p in config.pipelines}  # parse all before running any
     results = []
     for spec, ranker in rankers.items():
         start = time.perf_counter()

@@ -8,7 +8,7 @@ or any JSON value) or judgment tuples is serialized, a ``str``/``bytes`` is writ
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def write_beir(
 ) -> Path:
     """Write a BEIR folder into ``folder`` (see the module docstring) and return it."""
     folder.mkdir(parents=True, exist_ok=True)
-    parts = [
+    parts: list[tuple[Path, Part, Callable[[Any], str]]] = [
         (folder / corpus_name, corpus, jsonl),
         (folder / queries_name, queries, jsonl),
         (folder / "qrels" / f"{split}.tsv", qrels, beir_qrels),

@@ -102,7 +102,9 @@ def test_download_failures_leave_nothing_behind(
 
 
 def test_a_missing_file_is_an_http_error(server: Path) -> None:
-    with pytest.raises(DataError, match=r"could not download http://127\.0\.0\.1:\d+/beir/nq\.zip: HTTP 404"):
+    with pytest.raises(
+        DataError, match=r"could not download http://127\.0\.0\.1:\d+/beir/nq\.zip: HTTP 404"
+    ):
         load_dataset("nq")
 
 
@@ -121,5 +123,7 @@ def test_offline_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_only_known_names_are_downloaded(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="'cqadupstack' is not a public BEIR dataset; known: arguana"):
+    with pytest.raises(
+        DataError, match="'cqadupstack' is not a public BEIR dataset; known: arguana"
+    ):
         download_beir("cqadupstack", tmp_path)

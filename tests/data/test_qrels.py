@@ -15,7 +15,9 @@ from .beir_fixtures import write_file
 
 
 def test_beir_tsv_with_header_keeps_grade_zero(tmp_path: Path) -> None:
-    path = write_file(tmp_path / "test.tsv", "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td2\t0\nq2\td1\t2\n")
+    path = write_file(
+        tmp_path / "test.tsv", "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td2\t0\nq2\td1\t2\n"
+    )
     assert load_qrels(path) == {"q1": {"d1": 1, "d2": 0}, "q2": {"d1": 2}}
 
 

@@ -43,7 +43,12 @@ def test_scifact_counts_and_load_time() -> None:
 
 def test_negconstraint_keeps_the_grade_zero_violators() -> None:
     ds = load_beir(_real("negconstraint"))
-    assert (len(ds.corpus), len(ds.queries), len(ds.qrels), _pairs(ds.qrels)) == (3946, 366, 366, 732)
+    assert (len(ds.corpus), len(ds.queries), len(ds.qrels), _pairs(ds.qrels)) == (
+        3946,
+        366,
+        366,
+        732,
+    )
     assert all(sorted(judged.values()) == [0, 2] for judged in ds.qrels.values())
     assert all("category" in query.meta for query in ds.queries.values())
 

@@ -18,11 +18,18 @@ from .beir_fixtures import jsonl, write_file
 def test_jsonl_corpus_reads_title_text_and_keeps_extra_fields_in_meta(tmp_path: Path) -> None:
     path = write_file(
         tmp_path / "corpus.jsonl",
-        jsonl([
-            {"_id": "d1", "title": "T", "text": "body", "metadata": {"year": 2001, "tags": ["a"]}},
-            {"_id": "d2", "text": "no title"},
-            {"_id": "d3", "title": None, "text": "null title", "source": "wiki"},
-        ]),
+        jsonl(
+            [
+                {
+                    "_id": "d1",
+                    "title": "T",
+                    "text": "body",
+                    "metadata": {"year": 2001, "tags": ["a"]},
+                },
+                {"_id": "d2", "text": "no title"},
+                {"_id": "d3", "title": None, "text": "null title", "source": "wiki"},
+            ]
+        ),
     )
     corpus = load_corpus(path)
     assert corpus == {
@@ -40,7 +47,11 @@ def test_ids_are_opaque_strings_with_any_characters(tmp_path: Path) -> None:
 
 
 def test_integer_ids_become_strings_and_id_is_an_alias(tmp_path: Path) -> None:
-    records = [{"_id": 123, "text": "a"}, {"id": "x7", "text": "b"}, {"_id": "y", "id": 5, "text": "c"}]
+    records = [
+        {"_id": 123, "text": "a"},
+        {"id": "x7", "text": "b"},
+        {"_id": "y", "id": 5, "text": "c"},
+    ]
     queries = load_queries(write_file(tmp_path / "q.jsonl", jsonl(records)))
     assert list(queries) == ["123", "x7", "y"]
     assert queries["y"].meta == {"id": 5}  # `_id` wins; `id` is then an ordinary field
@@ -100,7 +111,11 @@ def test_csv_errors_name_the_physical_line(tmp_path: Path) -> None:
 def test_documents_without_title_or_text_are_kept_with_one_counted_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    records = [{"_id": "d1", "text": ""}, {"_id": "d2", "title": "", "text": ""}, {"_id": "d3", "text": "x"}]
+    records = [
+        {"_id": "d1", "text": ""},
+        {"_id": "d2", "title": "", "text": ""},
+        {"_id": "d3", "text": "x"},
+    ]
     with caplog.at_level(logging.WARNING, logger="aptrank.data"):
         corpus = load_corpus(write_file(tmp_path / "corpus.jsonl", jsonl(records)))
     assert len(corpus) == 3
@@ -121,7 +136,10 @@ def test_missing_file_and_folder_in_place_of_a_file(tmp_path: Path) -> None:
     ("content", "expected"),
     [
         ('{"_id": "q1", "text": null}\n', ":1: `text` must be a string, found null"),
-        ('{"_id": {"a": 1}, "text": "t"}\n', ":1: `_id` must be a string or an integer, found object {'a': 1}"),
+        (
+            '{"_id": {"a": 1}, "text": "t"}\n',
+            ":1: `_id` must be a string or an integer, found object {'a': 1}",
+        ),
         ('{"_id": "  ", "text": "t"}\n', ":1: empty `_id`"),
         ('"just a string"\n', ":1: expected a JSON object, found string"),
         ("[1, 2]\n", ":1: expected a JSON object, found array"),

@@ -68,7 +68,8 @@ def test_hand_computed_per_query(qrels, run):
     result = evaluate(qrels, run, METRICS)
     pq = result.per_query
     # q1 ranking: d3(0) d2(1) d1(2) d9(-) d4(1); 3 relevant (grade >= 1): d1 d2 d4
-    # DCG@3 = 0/log2(2) + 1/log2(3) + 2/log2(4); ideal grades 2,1,1: 2/log2(2) + 1/log2(3) + 1/log2(4)
+    # DCG@3 = 0/log2(2) + 1/log2(3) + 2/log2(4)
+    # ideal grades 2, 1, 1: IDCG@3 = 2/log2(2) + 1/log2(3) + 1/log2(4)
     ndcg_q1 = (1 / math.log2(3) + 2 / 2) / (2 + 1 / math.log2(3) + 1 / 2)
     assert pq["ndcg@3"]["q1"] == pytest.approx(ndcg_q1)
     assert pq["recall@2"]["q1"] == pytest.approx(1 / 3)  # d2 in the top 2, of 3 relevant
@@ -153,7 +154,9 @@ def test_metric_names_are_parsed():
 
 @pytest.mark.parametrize("name", ["foo", "ndcg", "ndcg@0", "ndcg@x", "map@10", "RR@10", ""])
 def test_unknown_metric_lists_known_ones(name, qrels, run):
-    with pytest.raises(ValueError, match="known metrics: ndcg@k, recall@k, precision@k, mrr@k, map"):
+    with pytest.raises(
+        ValueError, match="known metrics: ndcg@k, recall@k, precision@k, mrr@k, map"
+    ):
         evaluate(qrels, run, [name])
 
 

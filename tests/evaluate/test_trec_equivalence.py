@@ -1,4 +1,4 @@
-"""aptrank's figures equal trec_eval's (pytrec_eval on the TREC files) under aptrank's convention."""
+"""aptrank's figures equal trec_eval's (pytrec_eval on TREC files) under aptrank's convention."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import random
 from pathlib import Path
 
 import pytest
-from trec_reference import cut_run_file, reference_means, reference_per_query, trec_measure
 
 from aptrank.data.runs import read_trec_run, write_trec_run
 from aptrank.evaluate import DEFAULT_METRICS, evaluate
+from tests.evaluate.trec_reference import (
+    cut_run_file,
+    reference_means,
+    reference_per_query,
+    trec_measure,
+)
 
 METRICS = (*DEFAULT_METRICS, "ndcg@3", "recall@5", "precision@5", "mrr@3")
 
@@ -42,7 +47,9 @@ def write_qrels(qrels: dict[str, dict[str, int]], path: Path) -> Path:
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, Path]:
     qrels, run = graded_fixture()
-    return write_qrels(qrels, tmp_path / "qrels.txt"), write_trec_run(run, tmp_path / "run.txt", "t")
+    return write_qrels(qrels, tmp_path / "qrels.txt"), write_trec_run(
+        run, tmp_path / "run.txt", "t"
+    )
 
 
 def test_fixture_exercises_ties_and_edge_cases():
@@ -79,6 +86,7 @@ def test_reference_check_is_sensitive(files, tmp_path):
     figures at small cutoffs differ from trec_eval's."""
     qrels_path, run_path = files
     qrels, run = graded_fixture()
+
     # nudge tied scores (0.1 grid) so that ties fall in doc id ascending order
     def nudge(docid: str) -> float:
         return 1e-6 * (1000 - int(docid[1:]))

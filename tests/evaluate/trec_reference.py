@@ -8,7 +8,7 @@ a result from trec_eval (missing from the run) counting 0.
 
 Usage (also from the slow integration tests)::
 
-    from trec_reference import reference_means
+    from tests.evaluate.trec_reference import reference_means
     expected = reference_means("qrels.txt", "run.txt", ["ndcg@10", "recall@100", "mrr@10", "map"])
 """
 
@@ -42,7 +42,7 @@ def cut_run_file(run_path: str | Path, k: int, out_path: str | Path) -> Path:
             by_query.setdefault(qid, []).append((float(score), docid, line))
     out_path = Path(out_path)
     with open(out_path, "w", encoding="utf-8") as f:
-        for qid, rows in by_query.items():
+        for rows in by_query.values():
             rows.sort(key=lambda row: (row[0], row[1]), reverse=True)
             f.writelines(line + "\n" for _, _, line in rows[:k])
     return out_path

@@ -36,10 +36,9 @@ def evaluate(
     from aptrank.cli._common import default_out, progress_bars, say, setup_logging
     from aptrank.cli._common import out as stdout
     from aptrank.data import load_dataset
-    from aptrank.experiment import EvaluateConfig, evaluate_pipelines
+    from aptrank.experiment import EvaluateConfig, check_config, evaluate_pipelines
 
     setup_logging(verbose)
-    ds = load_dataset(dataset, split, strict=strict)
     pipelines = tuple(pipeline) if pipeline else ("bm25", "dense")
     config = EvaluateConfig(
         dataset=dataset,
@@ -49,6 +48,8 @@ def evaluate(
         depth=depth,
         baseline=baseline,
     )
+    check_config(config)
+    ds = load_dataset(dataset, split, strict=strict)
     folder = out or default_out("evaluate", dataset)
     say(f"{ds!r}: evaluating {len(pipelines)} pipeline(s)")
     with progress_bars(progress) as bars:

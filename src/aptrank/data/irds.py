@@ -1,7 +1,8 @@
 """Datasets from the optional ``ir_datasets`` package (``irds:<id>`` names).
 
 The split is part of an ir_datasets id (``beir/scifact/test``); when the id given has no
-judgments, ``<id>/<split>`` is tried. ir_datasets downloads into its own cache (``$IR_DATASETS_HOME``).
+judgments, ``<id>/<split>`` is tried. ir_datasets downloads into its own cache
+(``$IR_DATASETS_HOME``), not aptrank's.
 """
 
 from __future__ import annotations

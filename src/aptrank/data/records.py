@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from aptrank.errors import DataError
 from aptrank.types import Corpus, Doc, Queries, Query
@@ -103,7 +104,7 @@ def iter_lines(path: str | Path, keep_ends: bool = False) -> Iterator[tuple[int,
             yield lineno, line if keep_ends else line.rstrip("\r\n")
 
 
-def open_binary(path: Path) -> IO[bytes]:
+def open_binary(path: Path) -> io.BufferedIOBase:
     """Open ``path`` for reading bytes (gzip-decompressed for ``.gz``); DataError if missing."""
     try:
         if path.suffix.lower() == ".gz":

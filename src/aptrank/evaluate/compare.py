@@ -119,7 +119,7 @@ class Comparison:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(caption=self.legend(), caption_justify="left")
+        table = Table(caption=Text(self.legend()), caption_justify="left")  # no markup
         table.add_column("system")
         for metric in self.metrics:
             table.add_column(metric, justify="right")

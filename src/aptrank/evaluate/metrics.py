@@ -1,4 +1,4 @@
-"""Ranking metrics, per query and averaged, computed by trec_eval (ir_measures' pytrec_eval backend).
+"""Ranking metrics, per query and averaged, by trec_eval (ir_measures' pytrec_eval backend).
 
 Metric names are lowercase strings: ``ndcg@k``, ``recall@k``, ``precision@k``, ``mrr@k`` and
 ``map`` (``k`` a positive integer). Conventions, identical to trec_eval's:

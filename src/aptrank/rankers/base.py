@@ -24,6 +24,11 @@ class Ranker(ABC):
         self._corpus: Corpus | None = None
 
     @property
+    def retrieves(self) -> bool:
+        """Whether :meth:`rank` can retrieve from the whole corpus (rerankers cannot)."""
+        return True
+
+    @property
     def corpus(self) -> Corpus:
         if self._corpus is None:
             raise AptrankError(f"{self.name}: call .index(corpus) before ranking")

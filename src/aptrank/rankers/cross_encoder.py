@@ -46,6 +46,10 @@ class CrossEncoderRanker(Ranker):
             self._scorer = load_pair_scorer(self.cfg.model, self.cfg.backend, self.cfg.max_length)
         return self._scorer
 
+    @property
+    def retrieves(self) -> bool:
+        return False
+
     def rank(self, queries: Mapping[str, str], k: int = 100) -> Run:
         raise AptrankError(
             f"{self.name} is a reranker: put a first stage before it, e.g. 'bm25>>{self.name}@100'"

@@ -46,6 +46,10 @@ class FusionRanker(Ranker):
             "rankers": [r.config() for r in self.rankers],
         }
 
+    @property
+    def retrieves(self) -> bool:
+        return all(r.retrieves for r in self.rankers)
+
     def index(self, corpus: Corpus) -> FusionRanker:
         super().index(corpus)
         for r in self.rankers:

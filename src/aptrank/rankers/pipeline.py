@@ -27,6 +27,10 @@ class RerankPipeline(Ranker):
             "depth": self.depth,
         }
 
+    @property
+    def retrieves(self) -> bool:
+        return self.first.retrieves
+
     def index(self, corpus: Corpus) -> RerankPipeline:
         super().index(corpus)
         self.first.index(corpus)
