@@ -1,9 +1,9 @@
-"""The shared real datasets (SciFact, NegConstraint): counts, grade 0 kept, load time."""
+"""The shared real datasets (SciFact, NegConstraint): counts and grade 0 kept. (Load time is a
+benchmark figure, not a test: see benchmarks/foundation.py.)"""
 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -28,12 +28,9 @@ def _pairs(qrels: dict[str, dict[str, int]]) -> int:
     return sum(len(judged) for judged in qrels.values())
 
 
-def test_scifact_counts_and_load_time() -> None:
+def test_scifact_counts() -> None:
     folder = _real("scifact")
-    start = time.perf_counter()
     test = load_beir(folder, "test")
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0
     assert (len(test.corpus), len(test.qrels), _pairs(test.qrels)) == (5183, 300, 339)
     assert len(test.queries) == 1109  # the queries file holds both splits
     train = load_beir(folder, "train")

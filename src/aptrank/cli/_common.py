@@ -68,13 +68,17 @@ def progress_bars(enabled: bool = True) -> Iterator[Callable[[str], Callable[[in
 
     def factory(description: str) -> Callable[[int, int], None]:
         task: list[int] = []
+        printed = [-1]
 
         def update(done: int, total: int) -> None:
             if not task:
                 task.append(progress.add_task(description, total=total))
             progress.update(task[0], completed=done, total=total)
-            if not console.is_terminal and done == total:
-                console.print(f"{description}: {done}/{total} done")
+            if enabled and not console.is_terminal:  # a log file: a line every 10 %
+                tenth = 10 * done // max(total, 1)
+                if tenth > printed[0]:
+                    printed[0] = tenth
+                    say(f"{description}: {done}/{total}")
 
         return update
 

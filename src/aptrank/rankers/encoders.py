@@ -109,7 +109,7 @@ class TorchPairScorer:
             )
         except (OSError, ValueError) as e:
             raise ModelNotFoundError(f"cannot load cross-encoder {model!r}: {e}") from None
-        self.max_length = int(self._model.max_length or 512)
+        self.max_length = int(self._model.max_seq_length or 512)
 
     def score(
         self, pairs: Sequence[tuple[str, str]], batch_size: int = 32, show_progress: bool = False
