@@ -166,10 +166,10 @@ def evaluate_pipelines(
         baseline=config.baseline or config.pipelines[0],
         metrics=config.metrics,
     )
-    result = ExperimentResult(config, dataset, results, comparison)
+    experiment = ExperimentResult(config, dataset, results, comparison)
     if out is not None:
-        write_results(result, Path(out))
-    return result
+        write_results(experiment, Path(out))
+    return experiment
 
 
 def run_file_name(pipeline: str) -> str:

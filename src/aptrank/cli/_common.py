@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -67,7 +68,7 @@ def progress_bars(enabled: bool = True) -> Iterator[Callable[[str], Callable[[in
     )
 
     def factory(description: str) -> Callable[[int, int], None]:
-        task: list[int] = []
+        task: list[Any] = []
         printed = [-1]
 
         def update(done: int, total: int) -> None:

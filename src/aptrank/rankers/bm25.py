@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class BM25Ranker(Ranker):
         self.cfg = config or BM25Config()
         self.name = "bm25"
         self.show_progress = show_progress
-        self._retriever = None
+        self._retriever: Any = None
         self._ids: list[str] = []
         self._pos: dict[str, int] = {}
 
@@ -94,7 +95,7 @@ class BM25Ranker(Ranker):
     def _query_tokens(self, queries: Mapping[str, str]) -> tuple[list[str], list[list[str]]]:
         qids = list(queries)
         tokens = self._tokenize([queries[q] for q in qids], return_ids=False)
-        vocab = self._retriever.vocab_dict  # type: ignore[union-attr]
+        vocab = self._retriever.vocab_dict
         return qids, [[t for t in toks if t in vocab] for toks in tokens]
 
     def rank(self, queries: Mapping[str, str], k: int = 100) -> Run:
@@ -104,7 +105,7 @@ class BM25Ranker(Ranker):
         todo = [i for i, toks in enumerate(tokens) if toks]
         if todo:
             k_eff = min(k, len(self._ids))
-            docs, scores = self._retriever.retrieve(  # type: ignore[union-attr]
+            docs, scores = self._retriever.retrieve(
                 [tokens[i] for i in todo], k=k_eff, show_progress=self.show_progress, n_threads=1
             )
             for row, i in enumerate(todo):
@@ -122,7 +123,7 @@ class BM25Ranker(Ranker):
         for qid, toks in zip(qids, tokens):
             cand = [d for d in candidates[qid] if d in self._pos]
             scores = (
-                self._retriever.get_scores(toks)  # type: ignore[union-attr]
+                self._retriever.get_scores(toks)
                 if toks
                 else np.zeros(len(self._ids), dtype=np.float32)
             )

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class DenseRanker(Ranker):
         self._ids: list[str] = []
         self._pos: dict[str, int] = {}
         self._emb: np.ndarray | None = None
-        self._faiss = None
+        self._faiss: Any = None
 
     def config(self) -> dict[str, object]:
         return {"name": self.name, **asdict(self.cfg)}
