@@ -15,7 +15,9 @@ PIPELINES = ("bm25", "bm25[k1=0.9,b=0.4]", "rrf(bm25,bm25[b=0.2])")
 
 def test_run_writes_config_metrics_runs_and_a_self_contained_report(tmp_path: Path):
     data = write_beir(tmp_path / "toy")
-    config = replace(RunConfig.from_profile(str(data)), pipelines=PIPELINES)
+    config = replace(
+        RunConfig.from_profile(str(data)), pipelines=PIPELINES, diagnosed=("bm25", PIPELINES[1])
+    )
     lines: list[str] = []
     result = run_job(config, tmp_path / "run", say=lines.append)
     out = tmp_path / "run"
@@ -33,6 +35,10 @@ def test_run_writes_config_metrics_runs_and_a_self_contained_report(tmp_path: Pa
     summary = (out / "summary.md").read_text()
     assert "| system |" in summary and "ndcg@10" in summary
     assert result.skipped == {}
+    assert "## Diagnosis" in summary and "diagnosis/report.html" in html
+    diagnosis = json.loads((out / "diagnosis" / "diagnosis.json").read_text())
+    assert {"bm25", PIPELINES[1]} <= set(diagnosis)
+    assert (out / "diagnosis" / "report.html").exists()
     assert any("ranked" in line for line in lines)
 
 

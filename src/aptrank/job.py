@@ -35,13 +35,17 @@ class Step:
 
 STEPS: dict[str, Step] = {
     "evaluate": Step("evaluate", "baselines on the evaluation split"),
+    "diagnose": Step("diagnose", "where and why the pretrained rankers fail (diagnosis/)"),
     "report": Step("report", "markdown summary and self-contained report.html"),
 }
 
 PROFILES: dict[str, tuple[str, ...]] = {
-    "default": ("evaluate", "report"),
-    "full": ("evaluate", "report"),
+    "default": ("evaluate", "diagnose", "report"),
+    "full": ("evaluate", "diagnose", "report"),
 }
+
+#: The rankers the diagnose step compares (the pretrained ones of the baselines).
+DIAGNOSED = ("bm25", "dense")
 
 BASELINES = ("bm25", "dense", "bm25>>dense@100")
 
@@ -55,6 +59,7 @@ class RunConfig:
     profile: str = "default"
     steps: tuple[str, ...] = PROFILES["default"]
     pipelines: tuple[str, ...] = BASELINES
+    diagnosed: tuple[str, ...] = DIAGNOSED
     metrics: tuple[str, ...] = DEFAULT_METRICS
     depth: int = 1000
     seed: int = 0
@@ -83,6 +88,7 @@ class RunResult:
     comparison: Any = None
     skipped: dict[str, str] = field(default_factory=dict)
     experiment: Any = None
+    diagnosis: Any = None
 
 
 def run_job(
@@ -122,12 +128,38 @@ def run_job(
                 on_result=lambda r: say(f"  {r.pipeline}: ranked in {r.seconds:.1f} s"),
             )
             result.comparison = result.experiment.comparison
+        elif name == "diagnose":
+            result.diagnosis = _diagnose(config, dataset, out / "diagnosis", progress, say)
         elif name == "report":
             from aptrank.report import write_report
 
             write_report(result, out)
     _write_config(config, out, dataset, skipped=result.skipped)
     return result
+
+
+def _diagnose(
+    config: RunConfig,
+    dataset: Any,
+    out: Path,
+    progress: ProgressFactory | None,
+    say: Callable[[str], None],
+) -> Any:
+    """The diagnose step: its own folder (diagnosis.json, diagnosis.md, report.html)."""
+    from aptrank.diagnose import DiagnoseConfig, check_inputs, diagnose
+    from aptrank.rankers import build_ranker
+    from aptrank.report.diagnosis import write_diagnosis
+
+    diag_cfg = DiagnoseConfig(
+        dataset=config.dataset, split=config.split, rankers=config.diagnosed, seed=config.seed
+    )
+    rankers = {spec: build_ranker(spec) for spec in config.diagnosed}
+    check_inputs(dataset, rankers, diag_cfg)
+    diagnosis = diagnose(dataset, rankers, diag_cfg, progress=progress)
+    write_diagnosis(diagnosis, out, {"dataset_path": dataset.path, "n_docs": len(dataset.corpus)})
+    for name, r in diagnosis.rankers.items():
+        say(f"  diagnosed {name} in {r.seconds['total']:.1f} s")
+    return diagnosis
 
 
 def _write_config(

@@ -8,6 +8,7 @@ import sys
 import typer
 
 from aptrank.cli import datasets as datasets_cmd
+from aptrank.cli import diagnose as diagnose_cmd
 from aptrank.cli import evaluate as evaluate_cmd
 from aptrank.cli import run as run_cmd
 from aptrank.cli._common import console, fail, quiet_libraries
@@ -22,6 +23,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.command("evaluate")(evaluate_cmd.evaluate)
+app.command("diagnose")(diagnose_cmd.diagnose)
 app.command("run")(run_cmd.run)
 app.command("datasets")(datasets_cmd.datasets)
 

@@ -60,6 +60,11 @@ def render_markdown(result: Any) -> str:
         lines += ["| pipeline | seconds |", "|:---|---:|"]
         lines += [f"| {r.pipeline} | {r.seconds:.1f} |" for r in exp.results]
         lines.append("")
+    if getattr(result, "diagnosis", None) is not None:
+        from aptrank.diagnose.summary import side_by_side
+
+        lines += ["## Diagnosis", "", *side_by_side(result.diagnosis.to_dict()), ""]
+        lines += ["Every figure, the worst queries and the plots: `diagnosis/report.html`.", ""]
     if result.skipped:
         lines += ["## Skipped steps", ""]
         lines += [f"- {name}: {why}" for name, why in result.skipped.items()]
@@ -111,6 +116,22 @@ def _plots_html(comparison: Any) -> str:
     return "\n".join(parts)
 
 
+def _diagnosis_html(diagnosis: Any) -> str:
+    """The diagnosis headline table, linking to its full report (diagnosis/report.html)."""
+    from aptrank.diagnose.summary import side_by_side_rows
+
+    header, rows = side_by_side_rows(diagnosis.to_dict())
+    table = ["<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in header) + "</tr>"]
+    for first, *rest in rows:
+        tds = "".join(f"<td class=num>{html.escape(c)}</td>" for c in rest)
+        table.append(f"<tr><td>{html.escape(first)}</td>{tds}</tr>")
+    return (
+        "<h2>Diagnosis</h2><p>Where and why the pretrained rankers fail on this task. "
+        "<a href='diagnosis/report.html'>The full diagnosis report</a> has every section, the "
+        f"worst queries and the plots.</p><table>{''.join(table)}</table>"
+    )
+
+
 def render_html(result: Any) -> str:
     title, facts = _header(result)
     body = [f"<h1>{html.escape(title)}</h1>", "<table>"]
@@ -136,6 +157,8 @@ def render_html(result: Any) -> str:
             + html.escape(json.dumps(configs, indent=2))
             + "</pre></details>"
         )
+    if getattr(result, "diagnosis", None) is not None:
+        body.append(_diagnosis_html(result.diagnosis))
     if result.skipped:
         body.append("<h2>Skipped steps</h2><ul>")
         body += [
