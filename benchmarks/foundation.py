@@ -74,7 +74,16 @@ def main() -> None:
     parser.add_argument("--dataset", default="scifact")
     parser.add_argument("--reps", type=int, default=3, help="repetitions of the BM25 timings")
     parser.add_argument("--skip-dense", action="store_true", help="BM25 only (minutes faster)")
+    parser.add_argument(
+        "--merge-only",
+        action="store_true",
+        help="only fold a newer benchmarks/results/inference.json into foundation.json",
+    )
     args = parser.parse_args()
+    if args.merge_only:
+        report = json.loads((RESULTS / "foundation.json").read_text())
+        save(report)
+        return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
@@ -156,6 +165,11 @@ def main() -> None:
             f"the cold ranking time {cold_total:.0f} s)"
         )
 
+    save(report)
+
+
+def save(report: dict) -> None:
+    """Save foundation.json/.md, folding in the backend figures of benchmarks/inference.py."""
     inference = RESULTS / "inference.json"
     if inference.exists():
         report["backends"] = json.loads(inference.read_text())
