@@ -103,6 +103,7 @@ def main() -> None:
         "versions": package_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cpus": len(os.sched_getaffinity(0)),
+        "load_average_before": os.getloadavg()[0],
     }
 
     # 1. BM25: direct bm25s vs aptrank with a cold cache, interleaved, median of reps.
@@ -165,6 +166,7 @@ def main() -> None:
             f"the cold ranking time {cold_total:.0f} s)"
         )
 
+    report["load_average_after"] = os.getloadavg()[0]
     save(report)
 
 

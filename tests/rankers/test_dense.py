@@ -92,3 +92,18 @@ def test_faiss_search_agrees_with_exact():
     flat = make(search="faiss").index(CORPUS).rank(QUERIES, k=3)
     for qid in exact:
         assert flat[qid] == pytest.approx(exact[qid], abs=1e-5)
+
+
+def test_chunks_follow_one_global_length_order():
+    enc = KeywordEncoder()
+    seen: list[list[int]] = []
+    original = enc.encode
+
+    def spy(texts, batch_size=64, show_progress=False):
+        seen.append([len(t) for t in texts])
+        return original(texts, batch_size, show_progress)
+
+    enc.encode = spy  # type: ignore[method-assign]
+    make(enc, chunk_size=2).index(CORPUS)
+    lengths = [n for chunk in seen for n in chunk]
+    assert lengths == sorted(lengths, reverse=True)  # longest first, across chunks

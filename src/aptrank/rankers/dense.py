@@ -20,7 +20,7 @@ from aptrank.errors import AptrankError
 from aptrank.paths import cache_dir
 from aptrank.rankers.base import Ranker
 from aptrank.rankers.cache import corpus_fingerprint, key, model_fingerprint
-from aptrank.rankers.encoders import TextEncoder, load_encoder
+from aptrank.rankers.encoders import TextEncoder, length_order, load_encoder
 from aptrank.rankers.models import DEFAULT_EMBEDDING, resolve_model
 from aptrank.types import Corpus, Run
 
@@ -98,24 +98,31 @@ class DenseRanker(Ranker):
         if full.exists():
             logger.info("loaded document embeddings from %s", full)
             return np.load(full)
+        # Chunks follow one global length order (longest first), so every batch the encoder
+        # sees holds texts of similar length, as if the corpus were encoded in one call.
+        texts = [corpus[d].full_text for d in self._ids]
+        order = length_order([len(t) for t in texts])
         size = self.cfg.chunk_size
         chunks = []
         total = len(self._ids)
         for start in range(0, total, size):
-            path = folder / f"chunk-{start:09d}.npy"
+            path = folder / f"lchunk-{start:09d}.npy"
             if path.exists():
                 chunks.append(np.load(path))
             else:
-                texts = [corpus[d].full_text for d in self._ids[start : start + size]]
-                emb = self.encoder.encode(texts, batch_size=self.cfg.batch_size)
+                part = [texts[i] for i in order[start : start + size]]
+                emb = self.encoder.encode(part, batch_size=self.cfg.batch_size)
                 _save_npy(path, emb)
                 chunks.append(emb)
             if self.progress:
                 self.progress(min(start + size, total), total)
-        emb = np.concatenate(chunks) if chunks else np.zeros((0, 1), dtype=np.float32)
+        if not chunks:
+            return np.zeros((0, 1), dtype=np.float32)
+        emb = np.empty((total, chunks[0].shape[1]), dtype=np.float32)
+        emb[order] = np.concatenate(chunks)
         _save_npy(full, emb)
         (folder / "meta.json").write_text(json.dumps({"config": self.config(), "docs": total}))
-        for path in folder.glob("chunk-*.npy"):
+        for path in folder.glob("*chunk-*.npy"):
             path.unlink()
         return emb
 
