@@ -207,6 +207,25 @@ def to_markdown(r: dict) -> str:
             f"{c['seconds']:.1f} | {c['warm_over_cold']:.3f} of cold |"
         )
     lines += ["", f"Dataset load: {r['load_seconds']:.2f} s.", ""]
+    if "backends" in r:
+        b = r["backends"]
+        lines += [
+            "## torch fp32 vs ONNX Runtime (benchmarks/inference.py; details in inference.md)",
+            "",
+            "| backend | corpus docs/s | speed-up | ΔNDCG@10 | CE pairs/s | CE speed-up "
+            "| CE max diff |",
+            "|:---|---:|---:|---:|---:|---:|---:|",
+        ]
+        torch_pairs = b["pairs"]["torch"]["pairs_per_s"]
+        for name, enc in b["encode"].items():
+            pairs = b["pairs"].get(name, {})
+            lines.append(
+                f"| {name} | {enc['docs_per_s']:.1f} | {enc.get('speedup', 1.0):.2f}x | "
+                f"{enc.get('ndcg@10_delta', 0.0):+.4f} | {pairs.get('pairs_per_s', 0):.1f} | "
+                f"{pairs.get('pairs_per_s', 0) / torch_pairs:.2f}x | "
+                f"{pairs.get('max_abs_diff', 0):.2g} |"
+            )
+        lines.append("")
     return "\n".join(lines)
 
 
