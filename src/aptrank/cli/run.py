@@ -18,7 +18,7 @@ def run(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
 ) -> None:
-    """Run the main job: baselines (BM25, dense, BM25>>dense@100) and a report."""
+    """Run the main job: baselines (BM25, dense, BM25>>dense@100), their diagnosis, a report."""
     from aptrank.cli._common import default_out, progress_bars, say, setup_logging
     from aptrank.cli._common import out as stdout
     from aptrank.job import RunConfig, run_job
