@@ -27,7 +27,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import datetime, timezone
 from functools import partial
@@ -121,7 +121,7 @@ def search(doc_emb: np.ndarray, query_emb: np.ndarray, depth: int = 100) -> list
 
 
 def interleaved(
-    models: dict[str, Callable[[list], np.ndarray]], items: list, sizes: list[int], chunk: int
+    models: Mapping[str, Callable[[list], np.ndarray]], items: list, sizes: list[int], chunk: int
 ) -> tuple[dict[str, np.ndarray], dict[str, float], list[float]]:
     """Run every backend over ``items`` chunk by chunk, the backends taking turns (in rotated
     order), so that other processes on the machine slow them alike.
