@@ -165,12 +165,24 @@ def main() -> None:
     parser.add_argument("--rankers", nargs="+", default=list(RANKERS))
     parser.add_argument("--runs", type=Path, default=Path("runs/diagnose-bench"))
     parser.add_argument("--no-screenshot", action="store_true")
+    parser.add_argument(
+        "--encode-only",
+        action="store_true",
+        help="only compute and cache corpus embeddings (a resumable background job), then stop",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from aptrank.experiment import package_versions
 
+    if args.encode_only:
+        from aptrank.data import load_dataset
+
+        for name in args.datasets:
+            ds = load_dataset(DATA / name if (DATA / name).exists() else name, "test")
+            print(f"{name}: indexed in {warm_up(args.rankers, ds)} s")
+        return
     RESULTS.mkdir(exist_ok=True)
     target = RESULTS / "diagnose.json"
     report = json.loads(target.read_text()) if target.exists() else {"datasets": {}}
