@@ -6,6 +6,7 @@ the reason; see the modules for the rules of each format.
 """
 
 from aptrank.data.beir import load_beir, splits
+from aptrank.data.dev import dev_slice
 from aptrank.data.download import BEIR_DATASETS, download_beir
 from aptrank.data.irds import load_irds
 from aptrank.data.qrels import check_qrels, load_qrels
@@ -18,6 +19,7 @@ __all__ = [
     "DatasetInfo",
     "check_qrels",
     "cut",
+    "dev_slice",
     "download_beir",
     "find_dataset",
     "list_datasets",
