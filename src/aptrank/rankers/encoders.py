@@ -8,9 +8,11 @@ Every backend feeds the model length-sorted batches, so little compute is spent 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -91,24 +93,60 @@ class TorchEncoder:
         return np.asarray(emb, dtype=np.float32)
 
 
+def load_cross_encoder(
+    model: str, max_length: int | None = None, seed: int = 0, device: str = "cpu"
+) -> Any:
+    """A sentence-transformers ``CrossEncoder`` with one output (``num_labels=1``).
+
+    A trained cross-encoder folder loads with its own head and activation. A bi-encoder or bare
+    backbone (the transformer in the folder root or in ``0_Transformer``) gets a new random head:
+    torch is seeded with ``seed`` first, so that head, and every score or training run built on
+    it, reproduces.
+    """
+    st = _import_st()
+    import torch
+
+    torch.manual_seed(seed)
+    try:
+        return st.CrossEncoder(
+            _transformer_folder(resolve_model(model)),
+            num_labels=1,
+            max_length=max_length,
+            device=device,
+        )
+    except (OSError, ValueError) as e:
+        raise ModelNotFoundError(f"cannot load cross-encoder {model!r}: {e}") from None
+
+
+def _transformer_folder(path: str) -> str:
+    """The folder holding the Hugging Face transformer of a sentence-transformers folder.
+
+    sentence-transformers converts a bi-encoder folder to a cross-encoder only when the
+    transformer sits in the folder root; older bi-encoders keep it in a subfolder named in
+    ``modules.json`` (``0_Transformer``), which is then loaded directly.
+    """
+    root = Path(path)
+    if not root.is_dir() or (root / "config.json").exists():
+        return path
+    try:
+        modules = json.loads((root / "modules.json").read_text())
+    except (OSError, ValueError):
+        return path
+    for module in modules if isinstance(modules, list) else []:
+        sub = root / str(module.get("path", ""))
+        if str(module.get("type", "")).endswith("Transformer") and (sub / "config.json").exists():
+            return str(sub)
+    return path
+
+
 class TorchPairScorer:
     """sentence-transformers CrossEncoder, fed length-sorted batches."""
 
     backend = "torch"
 
     def __init__(self, model: str, max_length: int | None = None) -> None:
-        st = _import_st()
-        import torch
-
         self.model = model
-        # A backbone without a trained head gets a new random one: seed it so runs reproduce.
-        torch.manual_seed(0)
-        try:
-            self._model = st.CrossEncoder(
-                resolve_model(model), num_labels=1, max_length=max_length, device="cpu"
-            )
-        except (OSError, ValueError) as e:
-            raise ModelNotFoundError(f"cannot load cross-encoder {model!r}: {e}") from None
+        self._model = load_cross_encoder(model, max_length)
         self.max_length = int(self._model.max_seq_length or 512)
 
     def score(
