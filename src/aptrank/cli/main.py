@@ -11,6 +11,7 @@ from aptrank.cli import datasets as datasets_cmd
 from aptrank.cli import diagnose as diagnose_cmd
 from aptrank.cli import evaluate as evaluate_cmd
 from aptrank.cli import run as run_cmd
+from aptrank.cli import teach as teach_cmd
 from aptrank.cli._common import console, fail, quiet_libraries
 
 app = typer.Typer(
@@ -24,6 +25,8 @@ app = typer.Typer(
 )
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("diagnose")(diagnose_cmd.diagnose)
+app.command("teach")(teach_cmd.teach)
+app.command("distill")(teach_cmd.distill)
 app.command("run")(run_cmd.run)
 app.command("datasets")(datasets_cmd.datasets)
 

@@ -77,3 +77,35 @@ def per_query_delta(
     wins, losses = int((delta > 0).sum()), int((delta < 0).sum())
     ax.set_title(f"{name} vs {base_name}: {wins} wins, {losses} losses", fontsize=9)
     return to_data_uri(fig)
+
+
+def scaling_curve(
+    sizes: Sequence[int],
+    scores: Mapping[str, Sequence[float]],
+    references: Mapping[str, float],
+    metric: str = "NDCG@10",
+) -> str:
+    """Student quality against the number of teacher-labeled synthetic queries.
+
+    ``scores`` maps a line label (e.g. "student, test") to one value per size; ``references``
+    are horizontal lines (the teacher, the baselines). The x axis is symmetric-log so the
+    human-only point (0 synthetic queries) sits on it.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for label, values in scores.items():
+        ax.plot(list(sizes), list(values), marker="o", label=label)
+    styles = ["--", ":", "-.", (0, (5, 1))]
+    for i, (label, value) in enumerate(references.items()):
+        ax.axhline(
+            value,
+            linestyle=styles[i % len(styles)],
+            color=f"C{i + len(scores)}",
+            label=f"{label} ({value:.3f})",
+        )
+    ax.set_xscale("symlog", linthresh=max(1, min([s for s in sizes if s > 0], default=1)))
+    ax.set_xlabel("teacher-labeled synthetic queries (0 = human judgments only)")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title("student quality against the amount of teacher-labeled data")
+    return to_data_uri(fig)

@@ -65,6 +65,12 @@ def render_markdown(result: Any) -> str:
 
         lines += ["## Diagnosis", "", *side_by_side(result.diagnosis.to_dict()), ""]
         lines += ["Every figure, the worst queries and the plots: `diagnosis/report.html`.", ""]
+    if getattr(result, "distill", None):
+        header, rows = curve_rows(result)
+        lines += ["## Distillation", "", "| " + " | ".join(header) + " |"]
+        lines.append("|:---|---:|---:|---:|")
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
     if result.skipped:
         lines += ["## Skipped steps", ""]
         lines += [f"- {name}: {why}" for name, why in result.skipped.items()]
@@ -132,6 +138,67 @@ def _diagnosis_html(diagnosis: Any) -> str:
     )
 
 
+def curve_rows(result: Any) -> tuple[list[str], list[list[str]]]:
+    """The distillation curve as table rows: the teacher, then one row per student."""
+    teach, dist = getattr(result, "teach", None) or {}, result.distill
+    header = ["ranker", "synthetic queries", "dev NDCG@10", "test NDCG@10"]
+    rows = []
+    t = teach.get("teacher") or {}
+    if t:
+        test = t.get("test_ndcg10")
+        rows.append(
+            [
+                "teacher " + t["spec"],
+                "",
+                f"{t['dev_ndcg10']:.4f}",
+                f"{test:.4f}" if test is not None else "n/a",
+            ]
+        )
+        rows.append(
+            [
+                f"first stage ({teach['config']['first_stage']})",
+                "",
+                f"{t['first_stage_dev_ndcg10']:.4f}",
+                f"{t['first_stage_test_ndcg10']:.4f}"
+                if t.get("first_stage_test_ndcg10") is not None
+                else "n/a",
+            ]
+        )
+    selected = dist["selected"]["size"]
+    for size, st in dist["students"].items():
+        mark = " (selected on dev)" if int(size) == selected else ""
+        rows.append([f"student{mark}", size, f"{st['dev_ndcg10']:.4f}", f"{st['test_ndcg10']:.4f}"])
+    return header, rows
+
+
+def _distill_html(result: Any) -> str:
+    teach = getattr(result, "teach", None) or {}
+    header, rows = curve_rows(result)
+    table = ["<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in header) + "</tr>"]
+    table += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
+    students = result.distill["students"]
+    sizes = [int(s) for s in students]
+    refs = {}
+    t = teach.get("teacher") or {}
+    if t.get("test_ndcg10") is not None:
+        refs["teacher, test"] = t["test_ndcg10"]
+        refs["first stage, test"] = t["first_stage_test_ndcg10"]
+    curve = plots.scaling_curve(
+        sizes,
+        {
+            "student, test": [students[str(s)]["test_ndcg10"] for s in sizes],
+            "student, dev": [students[str(s)]["dev_ndcg10"] for s in sizes],
+        },
+        refs,
+    )
+    return (
+        "<h2>Distillation</h2><p>Students trained on the human judgments plus more and more "
+        "teacher-labeled synthetic queries; the student is selected on the dev slice of the "
+        f"training queries.</p><table>{''.join(table)}</table>"
+        f"<img alt='scaling curve' src='{curve}'>"
+    )
+
+
 def render_html(result: Any) -> str:
     title, facts = _header(result)
     body = [f"<h1>{html.escape(title)}</h1>", "<table>"]
@@ -159,6 +226,8 @@ def render_html(result: Any) -> str:
         )
     if getattr(result, "diagnosis", None) is not None:
         body.append(_diagnosis_html(result.diagnosis))
+    if getattr(result, "distill", None):
+        body.append(_distill_html(result))
     if result.skipped:
         body.append("<h2>Skipped steps</h2><ul>")
         body += [

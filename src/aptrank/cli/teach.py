@@ -1,0 +1,162 @@
+"""``aptrank teach`` and ``aptrank distill``: label with a strong teacher, train a small student."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+TEACHER_HELP = (
+    "trained:<backbone> (a cross-encoder trained on the training judgments), ce:<model>, "
+    "llm:<model> (smollm2, qwen), http:<url>#<model>, ranker:<pipeline>, or "
+    "ensemble(<teacher>,<teacher>,...) with weights fit on the dev slice."
+)
+
+
+def _teach_config(**kw: Any) -> Any:
+    from aptrank.teach.workflow import TeachConfig, TeacherTraining
+
+    training = TeacherTraining(max_length=kw.pop("max_length"))
+    return TeachConfig(max_length=training.max_length, training=training, **kw)
+
+
+def _write(out: Path, name: str, data: dict[str, Any]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    path.write_text(json.dumps(data, indent=1, default=str) + "\n")
+    return path
+
+
+def teach(
+    dataset: str = typer.Argument(..., help="A BEIR folder, or a name found through APTRANK_DATA."),
+    teacher: str = typer.Option(
+        "ensemble(trained:all-mpnet-base-v2,ranker:bm25,ranker:dense)",
+        "--teacher",
+        "-t",
+        help=TEACHER_HELP,
+    ),
+    synthetic_docs: int = typer.Option(
+        500, "--synthetic-docs", min=0, help="Corpus documents to write synthetic queries for."
+    ),
+    generator: str = typer.Option("smollm2", "--generator", help="Local LM writing the queries."),
+    dev_size: int = typer.Option(100, "--dev-size", min=1, help="Training queries held out."),
+    depth: int = typer.Option(30, "--depth", min=1, help="First-stage documents reranked."),
+    max_length: int = typer.Option(256, "--max-length", min=16, help="Tokens per pair."),
+    train_split: str = typer.Option("train", "--train-split"),
+    eval_split: str = typer.Option("test", "--split", "-s", help="Split the teacher is scored on."),
+    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(None, "--out", "-o", help="Result folder (default: runs/...)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
+) -> None:
+    """Teach: fit/measure a teacher on a dev slice of the training queries, write synthetic
+    queries from the corpus, mine their candidates and label them into the durable label store
+    (resumable: run it again after an interruption)."""
+    from aptrank.cli._common import default_out, progress_bars, say, setup_logging
+    from aptrank.teach.workflow import teach as run_teach
+
+    setup_logging(verbose)
+    config = _teach_config(
+        dataset=dataset,
+        teacher=teacher,
+        synthetic_docs=synthetic_docs,
+        generator=generator,
+        dev_size=dev_size,
+        depth=depth,
+        max_length=max_length,
+        train_split=train_split,
+        eval_split=eval_split,
+        seed=seed,
+    )
+    with progress_bars(progress) as bars:
+        result = run_teach(config, progress=bars)
+    folder = out or default_out("teach", dataset)
+    path = _write(folder, "teach.json", result)
+    t = result["teacher"]
+    say(
+        f"teacher {t['teacher']}: dev NDCG@10 {t['dev_ndcg10']:.4f} "
+        f"(first stage {t['first_stage_dev_ndcg10']:.4f})"
+    )
+    if t["test_ndcg10"] is not None:
+        say(
+            f"  {eval_split} NDCG@10 {t['test_ndcg10']:.4f} "
+            f"(first stage {t['first_stage_test_ndcg10']:.4f})"
+        )
+    s = result["synthetic"]
+    say(f"synthetic: {s['queries']} queries, {s['pairs']} labeled pairs; results in {path}")
+
+
+def distill(
+    dataset: str = typer.Argument(..., help="A BEIR folder, or a name found through APTRANK_DATA."),
+    teacher: str = typer.Option(
+        "ensemble(trained:all-mpnet-base-v2,ranker:bm25,ranker:dense)",
+        "--teacher",
+        "-t",
+        help=TEACHER_HELP,
+    ),
+    student: str = typer.Option("all-MiniLM-L6-v2", "--student", help="Student backbone."),
+    sizes: str = typer.Option(
+        "0,100,250,500", "--sizes", help="Synthetic queries per curve point (0: human only)."
+    ),
+    loss: str = typer.Option("margin-mse", "--loss", help="margin-mse or bce (soft labels)."),
+    epochs: float = typer.Option(1.0, "--epochs", min=0.01),
+    synthetic_docs: int = typer.Option(500, "--synthetic-docs", min=0),
+    generator: str = typer.Option("smollm2", "--generator"),
+    dev_size: int = typer.Option(100, "--dev-size", min=1),
+    depth: int = typer.Option(30, "--depth", min=1),
+    max_length: int = typer.Option(256, "--max-length", min=16),
+    train_split: str = typer.Option("train", "--train-split"),
+    eval_split: str = typer.Option("test", "--split", "-s"),
+    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(None, "--out", "-o", help="Result folder (default: runs/...)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Distill: train a small cross-encoder student per curve point on the teacher's labels
+    (plus the human judgments), select on the dev slice, score on the evaluation split."""
+    from aptrank.cli._common import default_out, progress_bars, say, setup_logging
+    from aptrank.errors import AptrankError
+    from aptrank.train.distill import DistillConfig
+    from aptrank.train.distill import distill as run_distill
+
+    setup_logging(verbose)
+    try:
+        points = tuple(int(s) for s in sizes.split(",") if s.strip())
+    except ValueError:
+        raise AptrankError(f"--sizes must be comma-separated integers, got {sizes!r}") from None
+    if not points or min(points) < 0:
+        raise AptrankError(f"--sizes needs non-negative sizes, got {sizes!r}")
+    config = DistillConfig(
+        teach=_teach_config(
+            dataset=dataset,
+            teacher=teacher,
+            synthetic_docs=synthetic_docs,
+            generator=generator,
+            dev_size=dev_size,
+            depth=depth,
+            max_length=max_length,
+            train_split=train_split,
+            eval_split=eval_split,
+            seed=seed,
+        ),
+        student=student,
+        sizes=points,
+        loss=loss,
+        epochs=epochs,
+        max_length=max_length,
+        seed=seed,
+    )
+    with progress_bars(progress) as bars:
+        result = run_distill(config, progress=bars)
+    folder = out or default_out("distill", dataset)
+    path = _write(folder, "distill.json", result)
+    for size, s in result["students"].items():
+        say(
+            f"student {size:>5}: dev NDCG@10 {s['dev_ndcg10']:.4f}, "
+            f"{eval_split} {s['test_ndcg10']:.4f}"
+        )
+    sel = result["selected"]
+    say(f"selected on dev: {sel['size']} synthetic queries -> {sel['folder']}")
+    say(f"use it as a ranker: 'bm25>>ce:{sel['folder']}@{depth}'; results in {path}")

@@ -1,0 +1,404 @@
+"""``aptrank teach``: pick a teacher, measure it, write synthetic queries, label them.
+
+The steps, each cached under ``$APTRANK_CACHE/teach/<dataset>-<corpus fingerprint>/`` and each
+resumable (kill it at any moment and run it again):
+
+1. **dev slice**: a fixed seeded slice of the training queries (:func:`aptrank.data.dev.dev_slice`);
+   every choice (which teacher, ensemble weights) is made on it, never on the test split.
+2. **teacher**: built from a spec (see :func:`build_teacher`); ``trained:<backbone>`` first trains
+   a cross-encoder on the human judgments of the training queries outside the dev slice.
+3. **teacher quality**: the teacher reranks the first stage's top ``depth`` for the dev queries
+   (and, once, for the evaluation split); labels go to the label store, NDCG@10 comes from them.
+4. **synthetic queries** from a fixed random sample of corpus documents (no judgments are read),
+   deduplicated and filtered; **candidates** mined from BM25 and dense top-k;
+5. **labels**: the teacher labels every (synthetic query, candidate) pair into the store.
+
+The distillation (:mod:`aptrank.train.distill`) reads the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aptrank.data.dev import dev_slice
+from aptrank.errors import AptrankError
+from aptrank.paths import cache_dir
+from aptrank.rankers.cache import corpus_fingerprint, key
+from aptrank.teach.labeling import Pair, label_pairs
+from aptrank.teach.store import LabelStore
+from aptrank.teach.teachers.base import Teacher, teacher_id
+from aptrank.types import Dataset, Qrels, Run
+
+logger = logging.getLogger(__name__)
+
+ProgressFactory = Callable[[str], Callable[[int, int], None]]
+
+#: Teacher spec prefixes; see :func:`build_teacher`.
+TEACHER_KINDS = ("trained", "ce", "llm", "http", "ranker", "ensemble")
+
+
+@dataclass(frozen=True)
+class TeacherTraining:
+    """How a ``trained:<backbone>`` teacher is trained on the human judgments."""
+
+    negatives: int = 3  #: BM25 hard negatives per relevant document
+    epochs: float = 1.0
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    max_length: int = 256
+
+
+@dataclass(frozen=True)
+class TeachConfig:
+    """Everything ``aptrank teach`` does; saved with its results."""
+
+    dataset: str
+    teacher: str = "ensemble(trained:all-mpnet-base-v2,ranker:bm25,ranker:dense)"
+    train_split: str = "train"
+    eval_split: str = "test"
+    dev_size: int = 100  #: training queries held out for every choice
+    seed: int = 0
+    first_stage: str = "bm25"  #: what the teacher and students rerank
+    depth: int = 30  #: documents reranked per query (CPU: 30; the GPU script uses 100)
+    max_length: int = 256  #: tokens per (query, document) pair for cross-encoder teachers
+    batch_size: int = 16
+    synthetic_docs: int = 500  #: corpus documents sampled for synthetic queries (0: none)
+    generator: str = "smollm2"  #: the local LM writing synthetic queries
+    generator_prompt: str = "doc2claim-v1"
+    miners: tuple[str, ...] = ("bm25", "dense")
+    mine_k: int = 10  #: top-k of each miner; a query's candidates are their union
+    label_eval: bool = True  #: label the evaluation split's top ``depth`` (the teacher's score)
+    training: TeacherTraining = field(default_factory=TeacherTraining)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TeachContext:
+    """The datasets, dev slice, first-stage runs and label store one teach/distill run shares."""
+
+    def __init__(self, config: TeachConfig, progress: ProgressFactory | None = None) -> None:
+        from aptrank.data import load_dataset
+
+        self.config = config
+        self.progress = progress
+        self.train: Dataset = load_dataset(config.dataset, config.train_split)
+        self.test: Dataset = load_dataset(config.dataset, config.eval_split)
+        self.corpus = self.train.corpus
+        judged = [q for q, docs in self.train.qrels.items() if any(g > 0 for g in docs.values())]
+        self.fit_ids, self.dev_ids = dev_slice(
+            [q for q in judged if q in self.train.queries], config.dev_size, config.seed
+        )
+        name = Path(self.train.path or config.dataset).name or "dataset"
+        self.folder = cache_dir("teach", f"{name}-{corpus_fingerprint(self.corpus)}")
+        self.store = LabelStore(self.folder / "labels.sqlite")
+        self._first: dict[str, Run] = {}
+
+    def bar(self, description: str) -> Callable[[int, int], None] | None:
+        return self.progress(description) if self.progress is not None else None
+
+    def queries(self, which: str) -> dict[str, str]:
+        """``fit`` (training queries outside the dev slice), ``dev`` or ``test`` → {qid: text}."""
+        if which == "test":
+            return {q: v.text for q, v in self.test.judged_queries().items()}
+        ids = self.fit_ids if which == "fit" else self.dev_ids
+        return {q: self.train.queries[q].text for q in ids}
+
+    def qrels(self, which: str) -> Qrels:
+        if which == "test":
+            return self.test.qrels
+        ids = self.fit_ids if which == "fit" else self.dev_ids
+        return {q: self.train.qrels[q] for q in ids}
+
+    def first_stage(self, which: str, depth: int | None = None) -> Run:
+        """The first stage's top ``depth`` for ``which`` queries (cached as JSON)."""
+        depth = depth or self.config.depth
+        tag = f"{which}-{depth}"
+        if tag not in self._first:
+            queries = self.queries(which)
+            path = (
+                self.folder / f"first-{key(self.config.first_stage, sorted(queries), depth)}.json"
+            )
+            if path.exists():
+                run = json.loads(path.read_text())
+            else:
+                from aptrank.rankers import build_ranker
+
+                ranker = build_ranker(self.config.first_stage).index(self.corpus)
+                run = ranker.rank(queries, depth)
+                _write_json(path, run)
+            self._first[tag] = run
+        return self._first[tag]
+
+    def pairs(
+        self, run: Mapping[str, Mapping[str, float]], queries: Mapping[str, str]
+    ) -> list[Pair]:
+        """(query id, query text, doc id, doc text) for every candidate of ``run``, in run order."""
+        return [(q, queries[q], d, self.corpus[d].full_text) for q in sorted(run) for d in run[q]]
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _write_json(path: Path, data: object) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+def stored_run(store: LabelStore, teacher: Teacher | str, pairs: Sequence[Pair]) -> Run:
+    """The stored labels of ``pairs`` as a run (pairs without a label are left out)."""
+    labels = store.get(teacher if isinstance(teacher, str) else teacher_id(teacher))
+    run: Run = {}
+    for q, _, d, _ in pairs:
+        value = labels.get(q, {}).get(d)
+        if value is not None:
+            run.setdefault(q, {})[d] = value
+    return run
+
+
+def ndcg10(qrels: Qrels, run: Run) -> float:
+    from aptrank.evaluate.metrics import evaluate
+
+    return evaluate(qrels, run, ["ndcg@10"]).means["ndcg@10"]
+
+
+def label(ctx: TeachContext, teacher: Teacher, pairs: Sequence[Pair], what: str) -> dict[str, Any]:
+    """Label ``pairs`` with ``teacher`` (resumable; an ensemble labels its members first)."""
+    from aptrank.teach.teachers.ensemble import EnsembleTeacher, label_ensemble
+
+    if isinstance(teacher, EnsembleTeacher):
+        for member in teacher.members:
+            label(ctx, member, pairs, f"{what} ({member.name})")
+        start = time.perf_counter()
+        added = label_ensemble(teacher, ctx.store, pairs)
+        return {"labeled": added, "seconds": round(time.perf_counter() - start, 2)}
+    stats = label_pairs(teacher, ctx.store, list(pairs), progress=ctx.bar(f"labeling {what}"))
+    return stats.to_dict()
+
+
+# ------------------------------------------------------------------------------------ teachers
+
+
+def split_members(text: str) -> list[str]:
+    """Top-level comma-separated specs (commas inside brackets or parentheses stay).
+
+    >>> split_members("trained:mpnet[epochs=2,lr=1],ranker:bm25>>dense@10")
+    ['trained:mpnet[epochs=2,lr=1]', 'ranker:bm25>>dense@10']
+    """
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch in "(["
+        depth -= ch in ")]"
+        if ch == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        parts.append(current.strip())
+    return parts
+
+
+def build_teacher(spec: str, ctx: TeachContext) -> Teacher:
+    """A teacher from a spec:
+
+    * ``trained:<backbone>``: a cross-encoder trained on the human judgments of the training
+      queries outside the dev slice (trained once, cached);
+    * ``ce:<model>``: any cross-encoder (folder or hub id);
+    * ``llm:<model>[prompt=yesno|graded]``: a local LLM judge (``smollm2``, ``qwen``, a folder);
+    * ``http:<base url>#<model>``: an OpenAI-compatible server;
+    * ``ranker:<pipeline>``: an aptrank ranker's scores (``ranker:bm25``, ``ranker:dense``);
+    * ``ensemble(<spec>,<spec>,...)``: members combined with weights fit on the dev slice.
+    """
+    spec = spec.strip()
+    if spec.startswith("ensemble(") and spec.endswith(")"):
+        return build_ensemble(split_members(spec[len("ensemble(") : -1]), ctx)
+    kind, _, arg = spec.partition(":")
+    if kind not in TEACHER_KINDS or not arg:
+        raise AptrankError(
+            f"unknown teacher {spec!r}; use trained:<backbone>, ce:<model>, llm:<model>, "
+            "http:<url>#<model>, ranker:<pipeline> or ensemble(<teacher>,...)"
+        )
+    cfg = ctx.config
+    if kind == "ranker":
+        from aptrank.teach.teachers.ranker import RankerTeacher
+
+        return RankerTeacher(arg, ctx.corpus)
+    if kind in ("ce", "trained"):
+        from aptrank.teach.teachers.cross_encoder import (
+            CrossEncoderTeacher,
+            CrossEncoderTeacherConfig,
+        )
+
+        model = str(train_teacher(arg, ctx)) if kind == "trained" else arg
+        return CrossEncoderTeacher(
+            CrossEncoderTeacherConfig(model, max_length=cfg.max_length, batch_size=cfg.batch_size)
+        )
+    if kind == "llm":
+        from aptrank.teach.teachers.llm_judge import LLMJudgeConfig, LLMJudgeTeacher
+
+        model, _, opts = arg.partition("[")
+        options = dict(o.split("=", 1) for o in opts.rstrip("]").split(",") if "=" in o)
+        return LLMJudgeTeacher(LLMJudgeConfig(model=model, **options))
+    from aptrank.teach.teachers.http import HTTPTeacher, HTTPTeacherConfig
+
+    url, _, model = arg.partition("#")
+    if not model:
+        raise AptrankError(f"an http teacher needs a model name: http:<url>#<model>, got {spec!r}")
+    return HTTPTeacher(HTTPTeacherConfig(base_url=url, model=model))
+
+
+def build_ensemble(specs: Sequence[str], ctx: TeachContext) -> Teacher:
+    """Members labeled on the dev slice's candidates; weights fit there (see ensemble.py)."""
+    from aptrank.teach.teachers.ensemble import EnsembleTeacher, fit_ensemble
+
+    if len(specs) < 2:
+        raise AptrankError("an ensemble needs at least two members")
+    members = [build_teacher(s, ctx) for s in specs]
+    pairs = ctx.pairs(ctx.first_stage("dev"), ctx.queries("dev"))
+    labels = []
+    for member in members:
+        label(ctx, member, pairs, f"dev slice ({member.name})")
+        labels.append(ctx.store.get(teacher_id(member)))
+    features = {
+        q: {
+            d: [lab[q][d] for lab in labels]
+            for d in docs
+            if all(d in lab.get(q, {}) for lab in labels)
+        }
+        for q, docs in ctx.first_stage("dev").items()
+    }
+    fit = fit_ensemble(features, ctx.qrels("dev"), [teacher_id(m) for m in members])
+    logger.info("ensemble weights %s (dev pair accuracy %.3f)", fit.weights, fit.pair_accuracy)
+    return EnsembleTeacher(members, fit, batch_size=ctx.config.batch_size)
+
+
+def train_teacher(backbone: str, ctx: TeachContext) -> Path:
+    """A cross-encoder on ``backbone`` trained on the fit queries' judgments (cached)."""
+    from aptrank.train.cross_encoder import CrossEncoderTrainConfig, train_cross_encoder
+    from aptrank.train.examples import human_pairs
+
+    t = ctx.config.training
+    fit_q = ctx.queries("fit")
+    config = CrossEncoderTrainConfig(
+        backbone=backbone,
+        max_length=t.max_length,
+        epochs=t.epochs,
+        batch_size=t.batch_size,
+        learning_rate=t.learning_rate,
+        seed=ctx.config.seed,
+    )
+    negatives = {q: list(docs) for q, docs in ctx.first_stage("fit").items()}
+    folder = (
+        ctx.folder
+        / "teachers"
+        / key(asdict(config), t.negatives, sorted(fit_q), ctx.config.first_stage)
+    )
+    if (folder / "aptrank_train.json").exists():
+        return folder
+    pairs = human_pairs(fit_q, ctx.corpus, ctx.qrels("fit"), negatives, t.negatives)
+    logger.info("training the %s teacher on %d human pairs into %s", backbone, len(pairs), folder)
+    train_cross_encoder(folder, config, human=pairs)
+    return folder
+
+
+# --------------------------------------------------------------------------------- the whole job
+
+
+@dataclass
+class TeacherReport:
+    teacher: str
+    spec: str
+    dev_ndcg10: float
+    test_ndcg10: float | None
+    first_stage_dev_ndcg10: float
+    first_stage_test_ndcg10: float | None
+    labeling: dict[str, Any]
+    config: dict[str, Any]
+
+
+def measure_teacher(ctx: TeachContext, spec: str, teacher: Teacher, on_test: bool) -> TeacherReport:
+    """The teacher's NDCG@10 reranking the first stage on the dev slice (and the test split)."""
+    stats: dict[str, Any] = {}
+    scores: dict[str, float | None] = {"dev": None, "test": None}
+    first: dict[str, float | None] = {"dev": None, "test": None}
+    for which in ("dev", "test") if on_test else ("dev",):
+        run = ctx.first_stage(which)
+        pairs = ctx.pairs(run, ctx.queries(which))
+        stats[which] = label(ctx, teacher, pairs, f"{which} top-{ctx.config.depth}")
+        scores[which] = ndcg10(ctx.qrels(which), stored_run(ctx.store, teacher, pairs))
+        first[which] = ndcg10(ctx.qrels(which), run)
+    return TeacherReport(
+        teacher_id(teacher),
+        spec,
+        scores["dev"] or 0.0,
+        scores["test"],
+        first["dev"] or 0.0,
+        first["test"],
+        stats,
+        teacher.config(),
+    )
+
+
+def synthetic_queries(ctx: TeachContext) -> dict[str, str]:
+    """Synthetic queries for a fixed random sample of documents (generated once, cached)."""
+    from aptrank.teach.synthetic import SyntheticConfig, generate_queries, sample_documents
+
+    cfg = ctx.config
+    if cfg.synthetic_docs <= 0:
+        return {}
+    gen = SyntheticConfig(model=cfg.generator, prompt=cfg.generator_prompt, seed=cfg.seed)
+    docs = sample_documents(ctx.corpus, min(cfg.synthetic_docs, len(ctx.corpus)), cfg.seed)
+    path = ctx.folder / f"synthetic-{key(asdict(gen))}.jsonl"
+    queries = generate_queries(ctx.corpus, docs, gen, path, progress=ctx.bar("synthetic queries"))
+    return {q: v.text for q, v in queries.items()}
+
+
+def synthetic_candidates(ctx: TeachContext, queries: Mapping[str, str]) -> dict[str, list[str]]:
+    from aptrank.teach.mining import mine_candidates
+
+    cfg = ctx.config
+    path = ctx.folder / f"candidates-{key(sorted(queries.items()), cfg.miners, cfg.mine_k)}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    candidates = mine_candidates(ctx.corpus, queries, cfg.miners, cfg.mine_k)
+    _write_json(path, candidates)
+    return candidates
+
+
+def teach(config: TeachConfig, progress: ProgressFactory | None = None) -> dict[str, Any]:
+    """Run the teach job (see the module docstring); returns a JSON-able summary."""
+    ctx = TeachContext(config, progress)
+    try:
+        start = time.perf_counter()
+        teacher = build_teacher(config.teacher, ctx)
+        report = measure_teacher(ctx, config.teacher, teacher, config.label_eval)
+        queries = synthetic_queries(ctx)
+        candidates = synthetic_candidates(ctx, queries) if queries else {}
+        pairs = [
+            (q, queries[q], d, ctx.corpus[d].full_text)
+            for q in sorted(candidates)
+            for d in candidates[q]
+        ]
+        synth_stats = label(ctx, teacher, pairs, "synthetic pairs") if pairs else {}
+        return {
+            "config": config.to_dict(),
+            "dev_queries": ctx.dev_ids,
+            "teacher": asdict(report),
+            "synthetic": {
+                "queries": len(queries),
+                "pairs": len(pairs),
+                "labeling": synth_stats,
+            },
+            "cache": str(ctx.folder),
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+    finally:
+        ctx.close()

@@ -1,0 +1,216 @@
+"""``aptrank distill``: train small cross-encoder students on a teacher's labels, and a curve.
+
+Reads what ``aptrank teach`` stored (:mod:`aptrank.teach.workflow`): the dev slice, the teacher's
+labels of the synthetic queries' candidates and of the dev/test rerank pools. For each size ``n``
+in :attr:`DistillConfig.sizes` a student is trained on the human judgments of the training queries
+outside the dev slice plus the teacher's labels of the first ``n`` synthetic queries (a fixed
+seeded order, so the sets are nested and the curve shows the effect of data, not of a new draw).
+``n = 0`` is the student trained on human judgments only.
+
+Each student reranks the first stage's top ``depth`` on the dev slice (the figure that selects
+the student) and on the evaluation split (reported, scored once per student; nothing is chosen
+on it). A student's scores go to the label store like a teacher's, so an interrupted evaluation
+resumes, and the trained students are cached: a re-run recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from aptrank.errors import AptrankError
+from aptrank.rankers.cache import key
+from aptrank.teach.workflow import (
+    ProgressFactory,
+    TeachConfig,
+    TeachContext,
+    build_teacher,
+    label,
+    ndcg10,
+    stored_run,
+    synthetic_candidates,
+    synthetic_queries,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Everything ``aptrank distill`` does; saved with its results."""
+
+    teach: TeachConfig
+    student: str = "all-MiniLM-L6-v2"  #: backbone of the student cross-encoder
+    sizes: tuple[int, ...] = (0, 100, 250, 500)  #: synthetic queries per curve point
+    human: bool = True  #: add the human judgments of the training queries (BCE)
+    human_negatives: int = 3  #: BM25 hard negatives per relevant document
+    loss: str = "margin-mse"  #: on the teacher labels: margin-mse or bce (soft labels)
+    per_query: int = 6  #: margin triples (or soft pairs) per synthetic query
+    pairing: str = "top"  #: how margin triples pair documents (see aptrank.train.examples)
+    epochs: float = 1.0
+    batch_size: int = 16
+    learning_rate: float = 7e-5
+    max_length: int = 256
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  #: more CrossEncoderTrainConfig fields
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StudentReport:
+    size: int  #: synthetic queries used
+    folder: str
+    train: dict[str, Any]  #: data sizes and training time
+    dev_ndcg10: float
+    test_ndcg10: float
+    scoring: dict[str, Any]
+
+
+def synthetic_order(ids: Sequence[str], seed: int) -> list[str]:
+    """A fixed seeded order of the synthetic query ids; the first ``n`` form curve point ``n``.
+
+    >>> synthetic_order(["b", "a", "c"], 0) == synthetic_order(["c", "b", "a"], 0)
+    True
+    """
+    order = sorted(ids)
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def train_student(
+    ctx: TeachContext,
+    config: DistillConfig,
+    teacher_id: str,
+    synthetic: dict[str, str],
+    candidates: dict[str, list[str]],
+    size: int,
+) -> tuple[Path, dict[str, Any]]:
+    """Train (or reuse) the student of one curve point."""
+    from aptrank.train.cross_encoder import CrossEncoderTrainConfig, train_cross_encoder
+    from aptrank.train.examples import human_pairs, margin_triples, soft_pairs
+
+    chosen = synthetic_order(list(synthetic), config.seed)[:size]
+    labels_all = ctx.store.get(teacher_id)
+    labels = {
+        q: {d: labels_all[q][d] for d in candidates.get(q, ()) if d in labels_all.get(q, {})}
+        for q in chosen
+        if q in labels_all
+    }
+    missing = sum(len(candidates.get(q, ())) for q in chosen) - sum(map(len, labels.values()))
+    if missing:
+        raise AptrankError(
+            f"{missing} (synthetic query, candidate) pairs have no {teacher_id} label yet: "
+            "run `aptrank teach` to finish labeling first"
+        )
+    human = []
+    if config.human:
+        negatives = {q: list(d) for q, d in ctx.first_stage("fit").items()}
+        fit_q = ctx.queries("fit")
+        human = human_pairs(fit_q, ctx.corpus, ctx.qrels("fit"), negatives, config.human_negatives)
+    margin = soft = None
+    if labels and config.loss == "margin-mse":
+        margin = margin_triples(
+            synthetic, ctx.corpus, labels, config.per_query, config.seed, pairing=config.pairing
+        )
+    elif labels and config.loss == "bce":
+        soft = soft_pairs(synthetic, ctx.corpus, labels, config.per_query, config.seed)
+    elif labels:
+        raise AptrankError(f"unknown distillation loss {config.loss!r}; use margin-mse or bce")
+    train_cfg = CrossEncoderTrainConfig(
+        backbone=config.student,
+        max_length=config.max_length,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        seed=config.seed,
+        **config.extra,
+    )
+    folder = (
+        ctx.folder
+        / "students"
+        / key(
+            asdict(train_cfg),
+            teacher_id,
+            chosen,
+            config.loss,
+            config.per_query,
+            config.pairing,
+            config.human,
+            config.human_negatives,
+            ctx.fit_ids,
+        )
+    )
+    sizes = {
+        "synthetic_queries": len(chosen),
+        "human_pairs": len(human),
+        "margin_triples": len(margin or ()),
+        "soft_pairs": len(soft or ()),
+    }
+    if not (folder / "aptrank_train.json").exists():
+        if not human and not margin and not soft:
+            raise AptrankError(f"curve point {size}: nothing to train on")
+        start = time.perf_counter()
+        train_cross_encoder(folder, train_cfg, human=human or None, margin=margin, soft=soft)
+        sizes["seconds"] = round(time.perf_counter() - start, 1)
+    return folder, sizes
+
+
+def distill(config: DistillConfig, progress: ProgressFactory | None = None) -> dict[str, Any]:
+    """Train one student per curve point and score each; returns a JSON-able summary."""
+    from aptrank.teach.teachers.base import teacher_id
+    from aptrank.teach.teachers.cross_encoder import (
+        CrossEncoderTeacher,
+        CrossEncoderTeacherConfig,
+    )
+
+    ctx = TeachContext(config.teach, progress)
+    try:
+        teacher = build_teacher(config.teach.teacher, ctx)
+        tid = teacher_id(teacher)
+        synthetic = synthetic_queries(ctx)
+        candidates = synthetic_candidates(ctx, synthetic) if synthetic else {}
+        usable = [q for q in synthetic if candidates.get(q)]
+        if max(config.sizes) > len(usable):
+            raise AptrankError(
+                f"curve point {max(config.sizes)} needs more synthetic queries than the "
+                f"{len(usable)} written; raise --synthetic-docs in `aptrank teach`"
+            )
+        students = []
+        for size in sorted(config.sizes):
+            folder, sizes = train_student(ctx, config, tid, synthetic, candidates, size)
+            scorer = CrossEncoderTeacher(
+                CrossEncoderTeacherConfig(
+                    str(folder), max_length=config.max_length, batch_size=config.batch_size
+                )
+            )
+            scores, stats = {}, {}
+            for which in ("dev", "test"):
+                run = ctx.first_stage(which)
+                pairs = ctx.pairs(run, ctx.queries(which))
+                stats[which] = label(ctx, scorer, pairs, f"student {size}: {which}")
+                scores[which] = ndcg10(ctx.qrels(which), stored_run(ctx.store, scorer, pairs))
+            students.append(
+                StudentReport(size, str(folder), sizes, scores["dev"], scores["test"], stats)
+            )
+            logger.info("student %d: dev %.4f, test %.4f", size, scores["dev"], scores["test"])
+        best = max(students, key=lambda s: (s.dev_ndcg10, -s.size))
+        return {
+            "config": config.to_dict(),
+            "teacher": tid,
+            "dev_queries": ctx.dev_ids,
+            "students": {str(s.size): asdict(s) for s in students},
+            "selected": {"size": best.size, "by": "dev ndcg@10", "folder": best.folder},
+        }
+    finally:
+        ctx.close()
+
+
+def with_sizes(config: DistillConfig, sizes: Sequence[int]) -> DistillConfig:
+    return replace(config, sizes=tuple(sizes))
