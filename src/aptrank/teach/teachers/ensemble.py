@@ -123,6 +123,8 @@ class EnsembleTeacher:
         self.members = list(members)
         self.fit = fit
         self.batch_size = batch_size
+        #: NDCG@10 on the dev slice with cross-fitted weights, when the builder measured it
+        self.dev_crossfit: float | None = None
 
     def config(self) -> dict[str, object]:
         return {
