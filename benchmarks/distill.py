@@ -1,0 +1,386 @@
+"""Distillation benchmark on SciFact: every teacher tried, the student scaling curve, throughput.
+
+    python benchmarks/distill.py [--parts teachers judges teach students throughput]
+        [--sizes 0 100 200 400] [--synthetic-docs 500] [--depth 30] [--max-length 256]
+
+CPU configuration (the default): every ranker reranks BM25's top ``--depth`` (30) with max length
+256; the dev slice is 100 training queries (seed 0) and every choice is made on it:
+
+* ``teachers``: each teacher of ``TEACHERS`` reranks the dev slice and the test split (labels
+  stored once in the label store; an ensemble's dev figure is cross-fitted); the teacher with the
+  best dev NDCG@10 teaches (the LLM judges are measured separately, they are too slow for this).
+* ``judges``: the packaged LLM judges (SmolLM2-135M, Qwen2.5-Coder-0.5B) on a subset of the dev
+  slice (``--judge-queries`` queries x BM25 top ``--judge-depth``), against BM25 and the chosen
+  teacher on the same pairs.
+* ``teach``: synthetic queries from ``--synthetic-docs`` random corpus documents (SmolLM2),
+  candidates mined from BM25 + MiniLM top-10, labeled by the chosen teacher.
+* ``students``: one MiniLM cross-encoder student per curve point (``--sizes`` synthetic queries;
+  0 = the human training judgments only), scored on dev (selection) and test (reported).
+* ``throughput``: pairs/s of each teacher and of the student on the same ``--pairs`` test pairs,
+  same max length and batch size, one after another in this process (run it on an idle machine).
+
+Every part is cached and resumable (labels in the label store, trained models in the cache):
+kill it and run it again. Writes ``benchmarks/results/distill.json`` (merged across parts),
+``distill.md`` and ``distill.png``. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+DATA = Path(os.environ.get("APTRANK_BENCH_DATA", Path(__file__).parents[2] / "shared" / "data"))
+TRAINED = "trained:all-mpnet-base-v2"
+TEACHERS = (
+    "ranker:bm25",
+    "ranker:dense",
+    "ranker:dense:all-mpnet-base-v2[max_length=256]",
+    TRAINED,
+    "ensemble(ranker:bm25,ranker:dense)",
+    f"ensemble({TRAINED},ranker:bm25,ranker:dense)",
+)
+JUDGES = ("llm:smollm2", "llm:qwen")
+PARTS = ("teachers", "judges", "teach", "students", "throughput")
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def load_report() -> dict[str, Any]:
+    path = RESULTS / "distill.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save_report(report: dict[str, Any]) -> None:
+    from aptrank.experiment import package_versions
+
+    RESULTS.mkdir(exist_ok=True)
+    report.update(
+        updated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        versions=package_versions(),
+        cpus=len(os.sched_getaffinity(0)),
+    )
+    (RESULTS / "distill.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    (RESULTS / "distill.md").write_text(to_markdown(report))
+    if report.get("students"):
+        plot(report)
+    log(f"saved {RESULTS / 'distill.json'}")
+
+
+def selection_score(t: dict[str, Any]) -> float:
+    """What a teacher is chosen by: dev NDCG@10, cross-fitted for an ensemble."""
+    cf = t.get("dev_crossfit_ndcg@10")
+    return cf if cf is not None else t["dev_ndcg@10"]
+
+
+def part_teachers(ctx: Any, report: dict[str, Any], specs: list[str]) -> None:
+    from aptrank.teach.workflow import build_teacher, measure_teacher
+
+    teachers = report.setdefault("teachers", {})
+    for spec in specs:
+        log(f"teacher {spec}")
+        start = time.perf_counter()
+        t = measure_teacher(ctx, spec, build_teacher(spec, ctx), on_test=True)
+        teachers[spec] = {
+            **teachers.get(spec, {}),
+            "id": t.teacher,
+            "dev_ndcg@10": t.dev_ndcg10,
+            "dev_crossfit_ndcg@10": t.dev_crossfit_ndcg10,
+            "ndcg@10": t.test_ndcg10,
+            "first_stage": {
+                "dev_ndcg@10": t.first_stage_dev_ndcg10,
+                "ndcg@10": t.first_stage_test_ndcg10,
+            },
+            "labeling": t.labeling,
+            "config": t.config,
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+        log(
+            f"  dev {t.dev_ndcg10:.4f} (cross-fit {t.dev_crossfit_ndcg10}), "
+            f"test {t.test_ndcg10:.4f}"
+        )
+        save_report(report)
+    candidates = {s: t for s, t in teachers.items() if not s.startswith(("ranker:bm25", "llm:"))}
+    best = max(candidates, key=lambda s: selection_score(candidates[s]))
+    report["chosen_teacher"] = {"spec": best, "by": "dev NDCG@10 (cross-fitted for ensembles)"}
+    log(f"chosen teacher: {best}")
+
+
+def part_judges(ctx: Any, report: dict[str, Any], n_queries: int, depth: int) -> None:
+    """LLM judges on a dev subset, with BM25 and the chosen teacher on the same pairs."""
+    from aptrank.teach.workflow import build_teacher, label, ndcg10, stored_run
+
+    qids = sorted(random.Random(0).sample(ctx.dev_ids, n_queries))
+    first = ctx.first_stage("dev")
+    run = {q: dict(list(first[q].items())[:depth]) for q in qids}
+    queries = ctx.queries("dev")
+    pairs = ctx.pairs(run, queries)
+    qrels = {q: ctx.qrels("dev")[q] for q in qids}
+    out: dict[str, Any] = {
+        "queries": qids,
+        "depth": depth,
+        "pairs": len(pairs),
+        "first_stage_ndcg@10": ndcg10(qrels, run),
+    }
+    for spec in (*JUDGES, report["chosen_teacher"]["spec"]):
+        log(f"judge subset: {spec} on {len(pairs)} pairs")
+        teacher = build_teacher(spec, ctx)
+        start = time.perf_counter()
+        stats = label(ctx, teacher, pairs, f"judge subset {spec}")
+        out[spec] = {
+            "ndcg@10": ndcg10(qrels, stored_run(ctx.store, teacher, pairs)),
+            "labeling": stats,
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+        report["judges"] = out
+        save_report(report)
+
+
+def part_teach(config: Any, report: dict[str, Any]) -> None:
+    from aptrank.cli._common import progress_bars
+    from aptrank.teach.workflow import teach
+
+    with progress_bars(sys.stderr.isatty()) as bars:
+        result = teach(config, progress=bars)
+    report["synthetic"] = result["synthetic"]
+    save_report(report)
+
+
+def part_students(dconfig: Any, report: dict[str, Any]) -> None:
+    from aptrank.cli._common import progress_bars
+    from aptrank.train.distill import distill
+
+    with progress_bars(sys.stderr.isatty()) as bars:
+        result = distill(dconfig, progress=bars)
+    students = report.setdefault("students", {})
+    for size, s in result["students"].items():
+        students[size] = {
+            **students.get(size, {}),
+            "ndcg@10": s["test_ndcg10"],
+            "dev_ndcg@10": s["dev_ndcg10"],
+            "train": s["train"],
+            "folder": s["folder"],
+        }
+    report["selected_student"] = result["selected"]
+    save_report(report)
+
+
+def _time_scorer(teacher: Any, pairs: list[tuple[str, str]], batch: int) -> float:
+    teacher.score(pairs[:batch])  # warm up: load the model, first allocations
+    start = time.perf_counter()
+    for i in range(0, len(pairs), batch):
+        teacher.score(pairs[i : i + batch])
+    return len(pairs) / (time.perf_counter() - start)
+
+
+def part_throughput(ctx: Any, report: dict[str, Any], n_pairs: int, batch: int) -> None:
+    """pairs/s on the same test pairs, same max length and batch size, one scorer at a time."""
+    from aptrank.teach.teachers.cross_encoder import CrossEncoderTeacher, CrossEncoderTeacherConfig
+    from aptrank.teach.workflow import build_teacher
+
+    first = ctx.first_stage("test")
+    all_pairs = ctx.pairs(first, ctx.queries("test"))
+    sample = random.Random(0).sample(all_pairs, n_pairs)
+    texts = [(qt, dt) for _, qt, _, dt in sample]
+    load = os.getloadavg()[0]
+    out = report.setdefault("throughput", {})
+    out.update(pairs=n_pairs, batch_size=batch, max_length=ctx.config.max_length, load_before=load)
+    scorers: dict[str, Any] = {}
+    for spec in report.get("teachers", {}):
+        if spec.startswith(("trained:", "ensemble(")):
+            scorers[spec] = build_teacher(spec, ctx)
+    student = report.get("selected_student", {}).get("folder")
+    if student:
+        scorers["student"] = CrossEncoderTeacher(
+            CrossEncoderTeacherConfig(student, max_length=ctx.config.max_length, batch_size=batch)
+        )
+    for spec, scorer in scorers.items():
+        n = len(texts)
+        pps = _time_scorer(scorer, texts[:n], batch)
+        out.setdefault("pairs_per_s", {})[spec] = round(pps, 3)
+        log(f"throughput {spec}: {pps:.2f} pairs/s")
+        save_report(report)
+    for spec in JUDGES:  # ~1-5 s per pair on 2 cores: a smaller sample
+        judge = build_teacher(spec, ctx)
+        pps = _time_scorer(judge, texts[: 2 * batch], batch)
+        out.setdefault("pairs_per_s", {})[spec] = round(pps, 3)
+        log(f"throughput {spec}: {pps:.2f} pairs/s")
+        save_report(report)
+    out["load_after"] = os.getloadavg()[0]
+    save_report(report)
+
+
+def plot(report: dict[str, Any]) -> None:
+    import base64
+
+    from aptrank.report.plots import scaling_curve
+
+    students = report["students"]
+    sizes = sorted(int(s) for s in students)
+    refs = {}
+    chosen = report.get("chosen_teacher", {}).get("spec")
+    teachers = report.get("teachers", {})
+    if chosen in teachers:
+        refs["teacher"] = teachers[chosen]["ndcg@10"]
+    if "ranker:bm25" in teachers:
+        refs["BM25"] = teachers["ranker:bm25"]["ndcg@10"]
+    if "ranker:dense" in teachers:
+        refs["BM25>>MiniLM cosine"] = teachers["ranker:dense"]["ndcg@10"]
+    uri = scaling_curve(
+        sizes,
+        {
+            "student, test": [students[str(s)]["ndcg@10"] for s in sizes],
+            "student, dev": [students[str(s)]["dev_ndcg@10"] for s in sizes],
+        },
+        refs,
+    )
+    (RESULTS / "distill.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
+
+
+def fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else ("" if v is None else str(v))
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    cfg = report.get("config", {})
+    lines = [
+        f"# Distillation benchmark, SciFact ({report.get('cpus')} CPUs, {report.get('updated')})",
+        "",
+        f"Rerank BM25 top-{cfg.get('depth')} at max length {cfg.get('max_length')}; dev slice "
+        f"of {cfg.get('dev_size')} training queries (seed {cfg.get('seed')}) for every choice.",
+        "",
+        "## Teachers",
+        "",
+        "| teacher | dev NDCG@10 | dev (cross-fit) | test NDCG@10 | pairs/s |",
+        "|:---|---:|---:|---:|---:|",
+    ]
+    pps = report.get("throughput", {}).get("pairs_per_s", {})
+    for spec, t in report.get("teachers", {}).items():
+        lines.append(
+            f"| {spec} | {fmt(t['dev_ndcg@10'])} | {fmt(t.get('dev_crossfit_ndcg@10'))} | "
+            f"{fmt(t['ndcg@10'])} | {fmt(pps.get(spec))} |"
+        )
+    if "chosen_teacher" in report:
+        lines += ["", f"Chosen teacher: `{report['chosen_teacher']['spec']}` (by dev).", ""]
+    judges = report.get("judges")
+    if judges:
+        lines += [
+            f"## LLM judges (dev subset: {len(judges['queries'])} queries x BM25 top-"
+            f"{judges['depth']} = {judges['pairs']} pairs)",
+            "",
+            "| judge | NDCG@10 on the subset | pairs/s |",
+            "|:---|---:|---:|",
+            f"| BM25 (first stage) | {fmt(judges['first_stage_ndcg@10'])} | |",
+        ]
+        for spec, j in judges.items():
+            if isinstance(j, dict) and "ndcg@10" in j:
+                lines.append(f"| {spec} | {fmt(j['ndcg@10'])} | {fmt(pps.get(spec))} |")
+        lines.append("")
+    if report.get("students"):
+        lines += [
+            "## Students (all-MiniLM-L6-v2 cross-encoder)",
+            "",
+            "| synthetic queries | human pairs | margin triples | dev NDCG@10 | test NDCG@10 |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for size, s in sorted(report["students"].items(), key=lambda kv: int(kv[0])):
+            tr = s.get("train", {})
+            lines.append(
+                f"| {size} | {tr.get('human_pairs', '')} | {tr.get('margin_triples', '')} | "
+                f"{fmt(s['dev_ndcg@10'])} | {fmt(s['ndcg@10'])} |"
+            )
+        sel = report.get("selected_student", {})
+        lines += [
+            "",
+            f"Selected on dev: {sel.get('size')} synthetic queries; student pairs/s "
+            f"{fmt(pps.get('student'))}.",
+            "",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
+    parser.add_argument("--dataset", default="scifact")
+    parser.add_argument("--teachers", nargs="+", default=list(TEACHERS))
+    parser.add_argument("--sizes", nargs="+", type=int, default=[0, 100, 200, 400])
+    parser.add_argument("--synthetic-docs", type=int, default=500)
+    parser.add_argument("--depth", type=int, default=30)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--dev-size", type=int, default=100)
+    parser.add_argument("--judge-queries", type=int, default=12)
+    parser.add_argument("--judge-depth", type=int, default=10)
+    parser.add_argument("--pairs", type=int, default=160, help="pairs timed per scorer")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    for var, value in (
+        ("HF_HUB_OFFLINE", "1"),
+        ("TRANSFORMERS_OFFLINE", "1"),
+        ("TRANSFORMERS_VERBOSITY", "error"),
+        ("TOKENIZERS_PARALLELISM", "false"),
+    ):
+        os.environ.setdefault(var, value)
+    from aptrank.teach.workflow import TeachConfig, TeachContext, TeacherTraining
+    from aptrank.train.distill import DistillConfig
+
+    dataset = str(DATA / args.dataset) if (DATA / args.dataset).exists() else args.dataset
+    base = TeachConfig(
+        dataset=dataset,
+        dev_size=args.dev_size,
+        seed=args.seed,
+        depth=args.depth,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        synthetic_docs=args.synthetic_docs,
+        training=TeacherTraining(max_length=args.max_length),
+    )
+    report = load_report()
+    report["command"] = " ".join(sys.argv)
+    ctx = TeachContext(base)
+    try:
+        report["dev_queries"] = ctx.dev_ids
+        if "teachers" in args.parts:
+            part_teachers(ctx, report, args.teachers)
+        if "judges" in args.parts:
+            part_judges(ctx, report, args.judge_queries, args.judge_depth)
+    finally:
+        ctx.close()
+    chosen = report.get("chosen_teacher", {}).get("spec")
+    if chosen is None and any(p in args.parts for p in ("teach", "students")):
+        raise SystemExit("run the 'teachers' part first: it chooses the teacher")
+    teach_cfg = replace(base, teacher=chosen or base.teacher, label_eval=False)
+    dconfig = DistillConfig(
+        teach=teach_cfg,
+        sizes=tuple(args.sizes),
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
+    report["config"] = {**asdict(base), "teacher": teach_cfg.teacher, "distill": asdict(dconfig)}
+    if "teach" in args.parts:
+        part_teach(teach_cfg, report)
+    if "students" in args.parts:
+        part_students(dconfig, report)
+    if "throughput" in args.parts:
+        ctx = TeachContext(teach_cfg)
+        try:
+            part_throughput(ctx, report, args.pairs, args.batch_size)
+        finally:
+            ctx.close()
+    save_report(report)
+
+
+if __name__ == "__main__":
+    main()
