@@ -89,6 +89,8 @@ LLM_PACKAGED: dict[str, PackagedLLM] = {
 }
 
 DEFAULT_JUDGE = "smollm2-135m-instruct"
+#: Short names for the packaged models.
+LLM_ALIASES = {"smollm2": "smollm2-135m-instruct", "qwen": "qwen2.5-coder-0.5b-instruct"}
 
 
 def _check_gguf(path: Path) -> None:
@@ -101,7 +103,7 @@ def _check_gguf(path: Path) -> None:
 
 def llm_key(name: str) -> str | None:
     """The registry entry for a short name or hub id, any case."""
-    low = name.lower()
+    low = LLM_ALIASES.get(name.lower(), name.lower())
     for key, entry in LLM_PACKAGED.items():
         if low in (key, entry.hub_id.lower()):
             return key

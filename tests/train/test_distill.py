@@ -1,0 +1,201 @@
+"""teach → distill end to end on a small inline BEIR folder with tiny random-weight models.
+
+The teacher is an ensemble of BM25 and a cross-encoder trained on the training judgments, the
+synthetic queries come from canned generations (the generation itself is tested in
+tests/teach/test_synthetic.py), the students are tiny BERTs. Checks the plumbing: the dev slice
+never overlaps what is trained on, labels land in the store, every curve point is trained and
+scored, a re-run recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sentence_transformers")
+pytest.importorskip("datasets")
+
+import torch  # noqa: E402
+
+from aptrank.errors import AptrankError  # noqa: E402
+from aptrank.teach import synthetic  # noqa: E402
+from aptrank.teach.workflow import TeachConfig, TeachContext, build_teacher, teach  # noqa: E402
+from aptrank.train import distill as distill_module  # noqa: E402
+from aptrank.train.distill import DistillConfig, distill  # noqa: E402
+from tests.teach.tiny_llm import tiny_llama_folder  # noqa: E402
+from tests.tiny_models import WORDS, tiny_bert_folder  # noqa: E402
+
+TOPICS = [WORDS[i : i + 5] for i in range(0, 25, 3)]  # overlapping 5-word topics
+
+
+def write_dataset(folder: Path) -> Path:
+    """16 documents; 10 train queries and 4 test queries, one relevant document each."""
+    docs = {
+        f"d{i}": " ".join(TOPICS[i % len(TOPICS)][::-1] if i >= 8 else TOPICS[i]) for i in range(16)
+    }
+    (folder / "qrels").mkdir(parents=True)
+    with open(folder / "corpus.jsonl", "w") as f:
+        for did, text in docs.items():
+            f.write(json.dumps({"_id": did, "title": "", "text": text}) + "\n")
+    queries = {f"q{i}": " ".join(TOPICS[i % len(TOPICS)][:3]) for i in range(14)}
+    with open(folder / "queries.jsonl", "w") as f:
+        for qid, text in queries.items():
+            f.write(json.dumps({"_id": qid, "text": text}) + "\n")
+    for split, ids in (("train", range(10)), ("test", range(10, 14))):
+        lines = ["query-id\tcorpus-id\tscore"]
+        lines += [f"q{i}\td{i % len(TOPICS)}\t1" for i in ids]
+        (folder / "qrels" / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def canned(model, tokenizer, prompts, cfg, seed):
+    """A query per prompt: three words of the document in the prompt, reversed."""
+    out = []
+    for prompt in prompts:
+        words = [w for w in prompt.split() if w in WORDS]
+        out.append([(" ".join(words[-3:][::-1]) + " ?", True)])
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("models")
+    return {"bert": tiny_bert_folder(root / "bert"), "llm": tiny_llama_folder(root / "llm")}
+
+
+def teach_config(data: Path, models: dict[str, Path], **kw) -> TeachConfig:
+    base = dict(
+        dataset=str(data),
+        teacher=f"ensemble(ranker:bm25,trained:{models['bert']})",
+        dev_size=3,
+        depth=5,
+        max_length=32,
+        batch_size=4,
+        synthetic_docs=8,
+        generator=str(models["llm"]),
+        miners=("bm25",),
+        mine_k=4,
+    )
+    return TeachConfig(**{**base, **kw})
+
+
+def test_teach_then_distill(tmp_path: Path, models, monkeypatch):
+    monkeypatch.setattr(synthetic, "_generate_batch", canned)
+    data = write_dataset(tmp_path / "data")
+    config = teach_config(data, models)
+    result = teach(config)
+
+    t = result["teacher"]
+    assert t["spec"] == config.teacher and t["teacher"].startswith("ensemble:")
+    for figure in ("dev_ndcg10", "test_ndcg10", "first_stage_dev_ndcg10", "dev_crossfit_ndcg10"):
+        assert 0.0 <= t[figure] <= 1.0
+    assert len(result["dev_queries"]) == 3
+    assert result["synthetic"]["queries"] > 0
+    assert result["synthetic"]["pairs"] == result["synthetic"]["labeling"]["labeled"]
+
+    ctx = TeachContext(config)
+    try:
+        assert not set(ctx.dev_ids) & set(ctx.fit_ids)
+        assert set(ctx.dev_ids) | set(ctx.fit_ids) == {f"q{i}" for i in range(10)}
+        teacher_dir = next((ctx.folder / "teachers").iterdir())
+        record = json.loads((teacher_dir / "aptrank_train.json").read_text())
+        # the teacher trains on the fit queries only: one relevant + negatives per fit query
+        assert record["sizes"]["human_pairs"] <= 7 * (1 + config.training.negatives)
+    finally:
+        ctx.close()
+
+    dconfig = DistillConfig(
+        teach=config,
+        student=str(models["bert"]),
+        sizes=(0, 2, 4),
+        batch_size=4,
+        max_length=32,
+        per_query=2,
+        extra={"max_steps": 3},
+    )
+    out = distill(dconfig)
+    assert set(out["students"]) == {"0", "2", "4"}
+    for s in out["students"].values():
+        assert 0.0 <= s["dev_ndcg10"] <= 1.0 and 0.0 <= s["test_ndcg10"] <= 1.0
+        assert (Path(s["folder"]) / "aptrank_train.json").exists()
+    assert out["students"]["0"]["train"]["margin_triples"] == 0
+    assert (
+        out["students"]["4"]["train"]["margin_triples"]
+        > out["students"]["2"]["train"]["margin_triples"]
+    )
+    assert out["selected"]["size"] in (0, 2, 4)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a re-run must reuse the trained students")
+
+    monkeypatch.setattr("aptrank.train.cross_encoder.train_cross_encoder", no_training)
+    again = distill(dconfig)
+    assert {k: v["test_ndcg10"] for k, v in again["students"].items()} == {
+        k: v["test_ndcg10"] for k, v in out["students"].items()
+    }
+
+
+def test_distill_needs_enough_synthetic_queries(tmp_path: Path, models, monkeypatch):
+    monkeypatch.setattr(synthetic, "_generate_batch", canned)
+    data = write_dataset(tmp_path / "data")
+    config = teach_config(data, models, teacher="ranker:bm25", synthetic_docs=2)
+    with pytest.raises(AptrankError, match="more synthetic queries"):
+        distill(DistillConfig(teach=config, student=str(models["bert"]), sizes=(0, 50)))
+    assert distill_module.synthetic_order(["b", "a"], 0) == distill_module.synthetic_order(
+        ["a", "b"], 0
+    )
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("nonsense", "unknown teacher"),
+        ("llm:", "unknown teacher"),
+        ("http:http://localhost:1/v1", "needs a model name"),
+        ("ensemble(ranker:bm25)", "at least two members"),
+    ],
+)
+def test_bad_teacher_specs(tmp_path: Path, models, spec, message):
+    data = write_dataset(tmp_path / "data")
+    ctx = TeachContext(teach_config(data, models))
+    try:
+        with pytest.raises(AptrankError, match=message):
+            build_teacher(spec, ctx)
+    finally:
+        ctx.close()
+
+
+def test_teach_cli_reports_a_bad_teacher_in_one_line(tmp_path: Path):
+    import subprocess
+    import sys
+
+    data = write_dataset(tmp_path / "data")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aptrank",
+            "teach",
+            str(data),
+            "--teacher",
+            "bogus",
+            "--dev-size",
+            "3",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "unknown teacher" in proc.stderr and "Traceback" not in proc.stderr
