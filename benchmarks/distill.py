@@ -315,7 +315,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="scifact")
     parser.add_argument("--teachers", nargs="+", default=list(TEACHERS))
     parser.add_argument("--sizes", nargs="+", type=int, default=[0, 100, 200, 400])
-    parser.add_argument("--synthetic-docs", type=int, default=500)
+    parser.add_argument("--synthetic-docs", type=int, default=800)
     parser.add_argument("--depth", type=int, default=30)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=16)

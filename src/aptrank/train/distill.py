@@ -56,6 +56,7 @@ class DistillConfig:
     batch_size: int = 16
     learning_rate: float = 7e-5
     max_length: int = 256
+    save_steps: int = 50  #: checkpoints to resume from (a curve point trains for minutes)
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  #: more CrossEncoderTrainConfig fields
 
@@ -130,6 +131,7 @@ def train_student(
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,
         seed=config.seed,
+        save_steps=config.save_steps,
         **config.extra,
     )
     folder = (
