@@ -56,8 +56,11 @@ def log(message: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
+NAME = "distill"  #: results file stem; --name changes it (the GPU configuration: distill-gpu)
+
+
 def load_report() -> dict[str, Any]:
-    path = RESULTS / "distill.json"
+    path = RESULTS / f"{NAME}.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -70,11 +73,11 @@ def save_report(report: dict[str, Any]) -> None:
         versions=package_versions(),
         cpus=len(os.sched_getaffinity(0)),
     )
-    (RESULTS / "distill.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
-    (RESULTS / "distill.md").write_text(to_markdown(report))
+    (RESULTS / f"{NAME}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    (RESULTS / f"{NAME}.md").write_text(to_markdown(report))
     if report.get("students"):
         plot(report)
-    log(f"saved {RESULTS / 'distill.json'}")
+    log(f"saved {RESULTS / f'{NAME}.json'}")
 
 
 def selection_score(t: dict[str, Any]) -> float:
@@ -244,7 +247,7 @@ def plot(report: dict[str, Any]) -> None:
         },
         refs,
     )
-    (RESULTS / "distill.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
+    (RESULTS / f"{NAME}.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
 
 
 def fmt(v: Any) -> str:
@@ -324,7 +327,10 @@ def main() -> None:
     parser.add_argument("--judge-depth", type=int, default=10)
     parser.add_argument("--pairs", type=int, default=160, help="pairs timed per scorer")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default=NAME, help="results file stem under results/")
     args = parser.parse_args()
+    global NAME
+    NAME = args.name
     for var, value in (
         ("HF_HUB_OFFLINE", "1"),
         ("TRANSFORMERS_OFFLINE", "1"),

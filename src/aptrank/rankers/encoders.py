@@ -64,6 +64,20 @@ def _import_st():  # type: ignore[no-untyped-def]
     return sentence_transformers
 
 
+def default_device() -> str:
+    """``$APTRANK_DEVICE`` when set (``cpu``, ``cuda``, ``cuda:1``, ``mps``), else a CUDA GPU when
+    torch sees one, else the CPU. Embeddings and scores are cached per model and backend, not per
+    device: a GPU's float rounding differs from the CPU's only in the last digits."""
+    import os
+
+    chosen = os.environ.get("APTRANK_DEVICE", "").strip()
+    if chosen:
+        return chosen
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class TorchEncoder:
     """sentence-transformers bi-encoder (which already length-sorts its batches)."""
 
@@ -73,7 +87,7 @@ class TorchEncoder:
         st = _import_st()
         self.model = model
         try:
-            self._model = st.SentenceTransformer(resolve_model(model), device="cpu")
+            self._model = st.SentenceTransformer(resolve_model(model), device=default_device())
         except (OSError, ValueError) as e:
             raise ModelNotFoundError(f"cannot load embedding model {model!r}: {e}") from None
         if max_length is not None:
@@ -94,7 +108,7 @@ class TorchEncoder:
 
 
 def load_cross_encoder(
-    model: str, max_length: int | None = None, seed: int = 0, device: str = "cpu"
+    model: str, max_length: int | None = None, seed: int = 0, device: str | None = None
 ) -> Any:
     """A sentence-transformers ``CrossEncoder`` with one output (``num_labels=1``).
 
@@ -112,7 +126,7 @@ def load_cross_encoder(
             _transformer_folder(resolve_model(model)),
             num_labels=1,
             max_length=max_length,
-            device=device,
+            device=device or default_device(),
         )
     except (OSError, ValueError) as e:
         raise ModelNotFoundError(f"cannot load cross-encoder {model!r}: {e}") from None

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The full distillation configuration, for a machine with a CUDA GPU (not run in CI):
+# rerank BM25's top-100 (not 30), 10x the synthetic data of the CPU run, bigger batches.
+# Models and scores go to the GPU through APTRANK_DEVICE (aptrank.rankers.encoders.default_device);
+# the trainers use bf16/fp16 there (CrossEncoderTrainConfig.precision="auto"). Resumable like the
+# CPU run: labels in the label store, checkpoints beside each model. Writes
+# benchmarks/results/distill-gpu.{json,md,png}.
+#
+#   APTRANK_DATA=../shared/data bash benchmarks/distill_gpu.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+export APTRANK_DEVICE=${APTRANK_DEVICE:-cuda}
+"$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU visible')"
+"$PY" benchmarks/distill.py --name distill-gpu \
+    --depth 100 --synthetic-docs 8000 --sizes 0 1000 2000 4000 \
+    --batch-size 64 --max-length 256 --pairs 2000 "$@"
