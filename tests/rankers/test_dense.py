@@ -107,3 +107,23 @@ def test_chunks_follow_one_global_length_order():
     make(enc, chunk_size=2).index(CORPUS)
     lengths = [n for chunk in seen for n in chunk]
     assert lengths == sorted(lengths, reverse=True)  # longest first, across chunks
+
+
+def test_query_embeddings_are_cached_across_rankers():
+    first = KeywordEncoder()
+    run = make(first).index(CORPUS).rank(QUERIES, k=3)
+    assert first.calls[-1] == len(QUERIES)
+    second = KeywordEncoder()
+    ranker = make(second).index(CORPUS)  # a new process would see the same cache
+    assert ranker.rank(QUERIES, k=3) == run
+    assert second.calls == []  # neither documents nor queries encoded again
+    ranker.rank({"new": "pet stocks", "q1": QUERIES["q1"], "dup": "pet stocks"}, k=3)
+    assert second.calls == [1]  # only the unseen text, once
+
+
+def test_query_cache_can_be_switched_off():
+    enc = KeywordEncoder()
+    ranker = make(enc, query_cache=False).index(CORPUS)
+    ranker.rank(QUERIES, k=2)
+    ranker.rank(QUERIES, k=2)
+    assert enc.calls[-2:] == [len(QUERIES), len(QUERIES)]

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from aptrank.types import Corpus
 
@@ -70,3 +71,55 @@ def atomic_folder(target: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+class VectorCache:
+    """Embeddings of short texts (queries) keyed by a hash of the text, in one SQLite file.
+
+    Queries are encoded again by every evaluation, diagnosis (with its perturbed variants) and
+    run; with a large model that costs more than everything else a warm re-run does. SQLite (WAL)
+    lets several processes share the file, and a killed process loses at most its last batch.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import sqlite3
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(str(path), timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vec (h TEXT PRIMARY KEY, v BLOB NOT NULL)")
+        self._db.commit()
+
+    @staticmethod
+    def text_key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+    def get_many(self, texts: list[str], dim: int | None = None) -> dict[str, Any]:
+        """``{text: vector}`` for the texts the cache holds."""
+        import numpy as np
+
+        keys = {self.text_key(t): t for t in texts}
+        found: dict[str, Any] = {}
+        items = list(keys)
+        for start in range(0, len(items), 500):
+            part = items[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for h, blob in self._db.execute(f"SELECT h, v FROM vec WHERE h IN ({marks})", part):
+                vec = np.frombuffer(blob, dtype=np.float32)
+                if dim is None or len(vec) == dim:
+                    found[keys[h]] = vec
+        return found
+
+    def put_many(self, texts: list[str], vectors: Any) -> None:
+        import numpy as np
+
+        rows = [
+            (self.text_key(t), np.asarray(v, dtype=np.float32).tobytes())
+            for t, v in zip(texts, vectors)
+        ]
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO vec (h, v) VALUES (?, ?)", rows)
+
+    def close(self) -> None:
+        self._db.close()

@@ -19,7 +19,7 @@ import numpy as np
 from aptrank.errors import AptrankError
 from aptrank.paths import cache_dir
 from aptrank.rankers.base import Ranker
-from aptrank.rankers.cache import corpus_fingerprint, key, model_fingerprint
+from aptrank.rankers.cache import VectorCache, corpus_fingerprint, key, model_fingerprint
 from aptrank.rankers.encoders import TextEncoder, length_order, load_encoder
 from aptrank.rankers.models import DEFAULT_EMBEDDING, resolve_model
 from aptrank.types import Corpus, Run
@@ -38,6 +38,7 @@ class DenseConfig:
     batch_size: int = 64
     search: str = "exact"  #: exact (numpy) or faiss (exact inner product, faiss-cpu)
     chunk_size: int = 1024  #: documents per cached chunk (the unit of resumption)
+    query_cache: bool = True  #: keep query embeddings on disk (re-runs skip encoding them)
 
 
 class DenseRanker(Ranker):
@@ -60,6 +61,7 @@ class DenseRanker(Ranker):
         self._pos: dict[str, int] = {}
         self._emb: np.ndarray | None = None
         self._faiss: Any = None
+        self._queries: VectorCache | None = None
 
     def config(self) -> dict[str, object]:
         return {"name": self.name, **asdict(self.cfg)}
@@ -70,19 +72,15 @@ class DenseRanker(Ranker):
             self._encoder = load_encoder(self.cfg.model, self.cfg.backend, self.cfg.max_length)
         return self._encoder
 
-    def _cache_folder(self, corpus: Corpus) -> Path:
+    def _model_key(self) -> list[object]:
         # An injected encoder (tests, custom models) names its own fingerprint.
         model_id = getattr(self._encoder, "fingerprint", None) or model_fingerprint(
             resolve_model(self.cfg.model)
         )
-        k = key(
-            self.cfg.model,
-            model_id,
-            self.cfg.backend,
-            self.cfg.max_length,
-            corpus_fingerprint(corpus),
-        )
-        return cache_dir("embeddings", k)
+        return [self.cfg.model, model_id, self.cfg.backend, self.cfg.max_length]
+
+    def _cache_folder(self, corpus: Corpus) -> Path:
+        return cache_dir("embeddings", key(*self._model_key(), corpus_fingerprint(corpus)))
 
     def index(self, corpus: Corpus) -> DenseRanker:
         super().index(corpus)
@@ -128,7 +126,20 @@ class DenseRanker(Ranker):
 
     def _encode_queries(self, queries: Mapping[str, str]) -> tuple[list[str], np.ndarray]:
         qids = list(queries)
-        return qids, self.encoder.encode([queries[q] for q in qids], batch_size=self.cfg.batch_size)
+        texts = [queries[q] for q in qids]
+        if not self.cfg.query_cache or not texts:
+            return qids, self.encoder.encode(texts, batch_size=self.cfg.batch_size)
+        if self._queries is None:
+            name = f"queries-{key(*self._model_key())}.sqlite"
+            self._queries = VectorCache(cache_dir("embeddings") / name)
+        dim = self._emb.shape[1] if self._emb is not None and self._emb.size else None
+        known = self._queries.get_many(texts, dim)
+        todo = list(dict.fromkeys(t for t in texts if t not in known))
+        if todo:
+            fresh = self.encoder.encode(todo, batch_size=self.cfg.batch_size)
+            self._queries.put_many(todo, fresh)
+            known.update(zip(todo, np.asarray(fresh, dtype=np.float32)))
+        return qids, np.stack([known[t] for t in texts]).astype(np.float32, copy=False)
 
     def rank(self, queries: Mapping[str, str], k: int = 100) -> Run:
         if self._emb is None:
