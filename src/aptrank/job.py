@@ -2,9 +2,10 @@
 
 Steps: ``evaluate`` (the baselines), ``diagnose``, ``teach`` and ``distill`` (a teacher's labels
 and the students trained on them, with the scaling curve) and ``report``; a step that needs a
-train split is skipped, with a line saying why, when the dataset has none. The ``default`` profile stays CPU-friendly (about 15
-minutes on a 5k-document corpus on 2 cores, most of it encoding the corpus once); heavier steps
-(teach and distill take hours on 2 cores) are opt-in through ``--steps`` or ``--profile full``.
+train split is skipped, with a line saying why, when the dataset has none. The ``default``
+profile stays CPU-friendly (about 15 minutes on a 5k-document corpus on 2 cores, most of it
+encoding the corpus once); heavier steps (teach and distill take hours on 2 cores) are opt-in
+through ``--steps`` or ``--profile full``.
 """
 
 from __future__ import annotations
@@ -68,8 +69,11 @@ class RunConfig:
     depth: int = 1000
     seed: int = 0
     teacher: str = "ensemble(trained:all-mpnet-base-v2,ranker:bm25,ranker:dense)"
-    synthetic_docs: int = 500
-    sizes: tuple[int, ...] = (0, 100, 250, 500)
+    synthetic_docs: int = 800
+    sizes: tuple[int, ...] = (0, 100, 200, 400)
+    #: further TeachConfig / DistillConfig fields for the teach and distill steps
+    teach_options: dict[str, Any] = field(default_factory=dict)
+    distill_options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_profile(
@@ -149,7 +153,12 @@ def run_job(
         elif name == "distill":
             from aptrank.train.distill import DistillConfig, distill
 
-            dcfg = DistillConfig(teach=_teach_config(config), sizes=config.sizes, seed=config.seed)
+            dcfg = DistillConfig(
+                teach=_teach_config(config),
+                sizes=config.sizes,
+                seed=config.seed,
+                **config.distill_options,
+            )
             result.distill = distill(dcfg, progress)
             _dump(out / "distill.json", result.distill)
             say(f"  student selected on dev: {result.distill['selected']['size']} queries")
@@ -170,6 +179,7 @@ def _teach_config(config: RunConfig) -> Any:
         eval_split=config.split,
         seed=config.seed,
         synthetic_docs=config.synthetic_docs,
+        **config.teach_options,
     )
 
 

@@ -199,3 +199,43 @@ def test_teach_cli_reports_a_bad_teacher_in_one_line(tmp_path: Path):
     )
     assert proc.returncode == 2
     assert "unknown teacher" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_run_job_teach_and_distill_steps_reach_the_report(tmp_path: Path, models, monkeypatch):
+    from aptrank.job import RunConfig, run_job
+
+    monkeypatch.setattr(synthetic, "_generate_batch", canned)
+    data = write_dataset(tmp_path / "data")
+    config = RunConfig.from_profile(str(data), steps=["teach", "distill", "report"])
+    config = RunConfig(
+        **{
+            **config.__dict__,
+            "teacher": "ranker:bm25",
+            "synthetic_docs": 8,
+            "sizes": (0, 2),
+            "teach_options": {
+                "dev_size": 3,
+                "depth": 5,
+                "max_length": 32,
+                "batch_size": 4,
+                "generator": str(models["llm"]),
+                "miners": ("bm25",),
+                "mine_k": 4,
+            },
+            "distill_options": {
+                "student": str(models["bert"]),
+                "batch_size": 4,
+                "max_length": 32,
+                "per_query": 2,
+                "extra": {"max_steps": 2},
+            },
+        }
+    )
+    out = tmp_path / "run"
+    result = run_job(config, out)
+    assert json.loads((out / "teach.json").read_text())["teacher"]["spec"] == "ranker:bm25"
+    assert set(json.loads((out / "distill.json").read_text())["students"]) == {"0", "2"}
+    html = (out / "report.html").read_text()
+    assert "<h2>Distillation</h2>" in html and "alt='scaling curve'" in html
+    assert "## Distillation" in (out / "summary.md").read_text()
+    assert result.skipped == {}

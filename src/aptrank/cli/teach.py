@@ -38,7 +38,7 @@ def teach(
         help=TEACHER_HELP,
     ),
     synthetic_docs: int = typer.Option(
-        500, "--synthetic-docs", min=0, help="Corpus documents to write synthetic queries for."
+        800, "--synthetic-docs", min=0, help="Corpus documents to write synthetic queries for."
     ),
     generator: str = typer.Option("smollm2", "--generator", help="Local LM writing the queries."),
     dev_size: int = typer.Option(100, "--dev-size", min=1, help="Training queries held out."),
@@ -98,11 +98,11 @@ def distill(
     ),
     student: str = typer.Option("all-MiniLM-L6-v2", "--student", help="Student backbone."),
     sizes: str = typer.Option(
-        "0,100,250,500", "--sizes", help="Synthetic queries per curve point (0: human only)."
+        "0,100,200,400", "--sizes", help="Synthetic queries per curve point (0: human only)."
     ),
     loss: str = typer.Option("margin-mse", "--loss", help="margin-mse or bce (soft labels)."),
     epochs: float = typer.Option(1.0, "--epochs", min=0.01),
-    synthetic_docs: int = typer.Option(500, "--synthetic-docs", min=0),
+    synthetic_docs: int = typer.Option(800, "--synthetic-docs", min=0),
     generator: str = typer.Option("smollm2", "--generator"),
     dev_size: int = typer.Option(100, "--dev-size", min=1),
     depth: int = typer.Option(30, "--depth", min=1),

@@ -69,7 +69,7 @@ class TeachConfig:
     depth: int = 30  #: documents reranked per query (CPU: 30; the GPU script uses 100)
     max_length: int = 256  #: tokens per (query, document) pair for cross-encoder teachers
     batch_size: int = 16
-    synthetic_docs: int = 500  #: corpus documents sampled for synthetic queries (0: none)
+    synthetic_docs: int = 800  #: corpus documents sampled for synthetic queries (0: none)
     generator: str = "smollm2"  #: the local LM writing synthetic queries
     generator_prompt: str = "doc2claim-v1"
     miners: tuple[str, ...] = ("bm25", "dense")
