@@ -30,3 +30,13 @@ def _ce(arg: str | None, options: dict[str, str]) -> Ranker:
     if not arg:
         raise PipelineError("ce needs a model: 'ce:<model>' (a registry name, HF id or folder)")
     return CrossEncoderRanker(options_to_config(CrossEncoderConfig, options, model=arg))
+
+
+@register("rewrite")
+def _rewrite(arg: str | None, options: dict[str, str]) -> Ranker:
+    # The rewriter is trained by aptrank.train.rl and loads LMs through aptrank.teach; it is
+    # imported only when a pipeline names it, so the rankers package stays below both.
+    from aptrank.train.rl.rewrite import RewriteConfig, RewriteRanker
+
+    fixed = {"model": arg} if arg else {}
+    return RewriteRanker(options_to_config(RewriteConfig, options, **fixed))

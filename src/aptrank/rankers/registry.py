@@ -9,6 +9,8 @@
 ``rrf(A,B,...)``        reciprocal-rank fusion of any pipelines
 ``name[key=value,..]``  options of a stage, e.g. ``dense[backend=onnx-int8]``,
                         ``ce:<model>[max_length=128,batch_size=16]``, ``bm25[k1=0.9,b=0.4]``
+``rewrite[...]>>B``     B ranks with queries rewritten by a causal LM, e.g.
+                        ``rewrite[model=<folder>,mode=append]>>bm25`` (first stage only)
 ======================  ==========================================================
 
 A new ranker is one module plus :func:`register`; later stages (rewriters, students) plug in the
@@ -114,16 +116,35 @@ def _split_top(spec: str, sep: str) -> list[str]:
 
 
 def _parse_pipeline(spec: str, whole: str) -> Ranker:
-    from aptrank.rankers.pipeline import RerankPipeline
+    from aptrank.rankers.pipeline import QueryRewriter, RerankPipeline, RewritePipeline
 
     segments = _split_top(spec, ">>")
     ranker = _parse_stage(segments[0], whole)
     for seg in segments[1:]:
         m = re.fullmatch(r"(.*?)@(\d+)", seg, flags=re.S)
-        depth = 100
+        depth = None
         if m and not _inside_brackets(seg, len(m.group(1))):
             seg, depth = m.group(1).strip(), int(m.group(2))
-        ranker = RerankPipeline(ranker, _parse_stage(seg, whole), depth)
+        stage = _parse_stage(seg, whole)
+        if isinstance(stage, QueryRewriter):
+            raise PipelineError(
+                f"query rewriter {seg!r} must come first, right before the ranker it rewrites "
+                f"for (e.g. '{seg}>>bm25'), in {whole!r}"
+            )
+        if isinstance(ranker, QueryRewriter):
+            if depth is not None:
+                raise PipelineError(
+                    f"'@{depth}' after a query rewriter: the ranker after it retrieves, it "
+                    f"reranks nothing, in {whole!r}"
+                )
+            ranker = RewritePipeline(ranker, stage)
+        else:
+            ranker = RerankPipeline(ranker, stage, 100 if depth is None else depth)
+    if isinstance(ranker, QueryRewriter):
+        raise PipelineError(
+            f"query rewriter {ranker.name!r} needs a ranker after it, e.g. "
+            f"'{segments[0]}>>bm25', in {whole!r}"
+        )
     return ranker
 
 

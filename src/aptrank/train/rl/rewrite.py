@@ -1,0 +1,229 @@
+"""The query-rewrite ranker stage: ``rewrite[model=<folder>,mode=append]>>bm25``.
+
+A causal LM (an RL-trained policy from :func:`~aptrank.train.rl.rewrite_task.train_rewriter`, or
+any instruct model for zero-shot rewrites) rewrites each query with the prompt it was trained on
+(:mod:`aptrank.train.rl.prompts`); the next stage ranks with the result — the rewrite alone
+(``mode=replace``) or appended to the original query (``mode=append``). An answer nothing can be
+read from falls back to the original query, so a bad rewrite never loses a query.
+
+Decoding is greedy by default, so a model rewrites a query the same way every time, and the raw
+answers are cached on disk (SQLite under ``$APTRANK_CACHE/rewrites``) keyed by the model's
+content fingerprint, the prompt version, the decoding settings and the query text: evaluating
+again, in the other mode, or inside a diagnosis costs no generation. Batches are left-padded;
+with greedy decoding padding can, rarely, flip a near-tied token, and the cache then keeps the
+first answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from aptrank.errors import AptrankError
+from aptrank.paths import cache_dir
+from aptrank.rankers.cache import key
+from aptrank.rankers.pipeline import QueryRewriter
+from aptrank.train.rl.prompts import (
+    MODES,
+    REWRITE_PROMPT_VERSION,
+    apply_rewrite,
+    parse_line,
+    rewrite_messages,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RewriteConfig:
+    """Options of the ``rewrite`` stage (``rewrite[model=...,mode=...]``)."""
+
+    #: a trained policy folder, a registry name (smollm2-135m-instruct), GGUF file or hub id
+    model: str = "smollm2-135m-instruct"
+    mode: str = "replace"  #: replace the query with the rewrite, or append the rewrite to it
+    max_new_tokens: int = 48  #: as the policy's max_completion_length in training
+    batch_size: int = 8
+    temperature: float = 0.0  #: 0 decodes greedily (deterministic); > 0 samples
+    seed: int = 0  #: sampling seed when temperature > 0
+    cache: bool = True  #: read and write the on-disk rewrite cache
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise AptrankError(f"unknown rewrite mode {self.mode!r}; choose one of {MODES}")
+        if self.max_new_tokens < 1 or self.batch_size < 1 or self.temperature < 0:
+            raise AptrankError("max_new_tokens and batch_size must be >= 1, temperature >= 0")
+
+
+class RewriteCache:
+    """Raw answers of rewrite models, one SQLite file (WAL: several processes may share it)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(str(path), timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS rewrite (k TEXT PRIMARY KEY, answer TEXT)")
+        self._db.commit()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        items = list(dict.fromkeys(keys))
+        for start in range(0, len(items), 500):
+            part = items[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(f"SELECT k, answer FROM rewrite WHERE k IN ({marks})", part)
+            found.update(dict(rows))
+        return found
+
+    def put_many(self, items: Mapping[str, str]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO rewrite (k, answer) VALUES (?, ?)", list(items.items())
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class RewriteRanker(QueryRewriter):
+    """Rewrites queries with a causal LM; see the module docstring."""
+
+    def __init__(
+        self,
+        config: RewriteConfig | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.cfg = config or RewriteConfig()
+        self.name = f"rewrite[model={self.cfg.model},mode={self.cfg.mode}]"
+        self.progress = progress
+        self._lm: tuple[Any, Any] | None = None
+        self._fingerprint: str | None = None
+        self.generated = 0  #: answers generated (not read from the cache) by this instance
+        self.fallbacks = 0  #: queries kept as they were because no rewrite could be parsed
+
+    def config(self) -> dict[str, object]:
+        return {"name": self.name, "prompt": REWRITE_PROMPT_VERSION, **asdict(self.cfg)}
+
+    @property
+    def fingerprint(self) -> str:
+        """The model's content fingerprint (computed without loading the model)."""
+        if self._fingerprint is None:
+            from aptrank.teach.teachers.base import model_fingerprint
+            from aptrank.teach.teachers.causal_lm import resolve_llm
+
+            self._fingerprint = model_fingerprint(resolve_llm(self.cfg.model))
+        return self._fingerprint
+
+    def rewrite(self, queries: Mapping[str, str]) -> dict[str, str]:
+        texts = list(dict.fromkeys(queries.values()))
+        answers = dict(zip(texts, self.answers(texts)))
+        out: dict[str, str] = {}
+        failed = 0
+        for qid, text in queries.items():
+            parsed = parse_line(answers[text])
+            failed += parsed is None
+            out[qid] = text if parsed is None else apply_rewrite(text, parsed, self.cfg.mode)
+        if failed:
+            logger.info(
+                "%s: %d of %d answers unparseable, kept the query", self.name, failed, len(out)
+            )
+        self.fallbacks += failed
+        return out
+
+    def answers(self, texts: Sequence[str]) -> list[str]:
+        """The model's raw answer to the rewrite prompt for each query text (cached)."""
+        keys = [self._key(t) for t in texts]
+        cache = RewriteCache(cache_dir("rewrites") / "rewrites.sqlite") if self.cfg.cache else None
+        try:
+            found = cache.get_many(keys) if cache is not None else {}
+            todo = [t for t, k in zip(texts, keys) if k not in found]
+            todo = list(dict.fromkeys(todo))
+            for start in range(0, len(todo), self.cfg.batch_size):
+                batch = todo[start : start + self.cfg.batch_size]
+                new = dict(zip((self._key(t) for t in batch), self._generate(batch)))
+                found.update(new)
+                self.generated += len(batch)
+                if cache is not None:
+                    cache.put_many(new)
+                if self.progress:
+                    self.progress(start + len(batch), len(todo))
+        finally:
+            if cache is not None:
+                cache.close()
+        return [found[k] for k in keys]
+
+    def _key(self, text: str) -> str:
+        decoding = {
+            k: v for k, v in asdict(self.cfg).items() if k not in ("mode", "cache", "model")
+        }
+        if self.cfg.temperature == 0:
+            decoding.pop("seed")
+        decoding.pop("batch_size")
+        messages = json.dumps(rewrite_messages(text))
+        return key(self.fingerprint, REWRITE_PROMPT_VERSION, decoding, messages)
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._lm is None:
+            from aptrank.teach.teachers.causal_lm import load_causal_lm
+
+            model, tokenizer, fingerprint = load_causal_lm(self.cfg.model)
+            self._fingerprint = fingerprint
+            self._lm = (model, tokenizer)
+        return self._lm
+
+    def _generate(self, texts: Sequence[str]) -> list[str]:
+        """Answers for a batch of query texts: the chat prompt tokenized as TRL's GRPOTrainer
+        tokenizes it in training, left-padded, decoded as TRL decodes completions."""
+        import torch
+        from transformers import GenerationConfig
+
+        model, tok = self._load()
+        ids = prompt_ids(tok, texts)
+        width = max(len(x) for x in ids)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids])
+        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
+        sample = self.cfg.temperature > 0
+        generation = GenerationConfig(
+            max_new_tokens=self.cfg.max_new_tokens,
+            do_sample=sample,
+            temperature=self.cfg.temperature if sample else None,
+            top_p=None,
+            top_k=None,
+            pad_token_id=pad,
+            eos_token_id=_eos_ids(model, tok),
+        )
+        if sample:
+            torch.manual_seed(self.cfg.seed)
+        with torch.inference_mode():
+            out = model.generate(
+                input_ids=input_ids, attention_mask=mask, generation_config=generation
+            )
+        return tok.batch_decode(out[:, width:], skip_special_tokens=True)
+
+
+def prompt_ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of the rewrite prompt for each query text, made as TRL's ``GRPOTrainer`` makes
+    them for chat prompts (``apply_chat_template`` with the generation prompt)."""
+    encoded = tokenizer.apply_chat_template(
+        [rewrite_messages(t) for t in texts],
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+    )
+    return [list(x) for x in encoded["input_ids"]]
+
+
+def _eos_ids(model: Any, tok: Any) -> list[int]:
+    """Every end id the model declares plus the tokenizer's (what ends a completion in TRL)."""
+    declared = model.generation_config.eos_token_id
+    ids = [] if declared is None else [declared] if isinstance(declared, int) else list(declared)
+    if tok.eos_token_id is not None and tok.eos_token_id not in ids:
+        ids = [tok.eos_token_id, *ids]
+    return ids
