@@ -87,36 +87,44 @@ def selection_score(t: dict[str, Any]) -> float:
 
 
 def part_teachers(ctx: Any, report: dict[str, Any], specs: list[str]) -> None:
+    """Every teacher on the dev slice first (cheap figures early), then on the test split."""
     from aptrank.teach.workflow import build_teacher, measure_teacher
 
     teachers = report.setdefault("teachers", {})
-    for spec in specs:
-        log(f"teacher {spec}")
-        start = time.perf_counter()
-        t = measure_teacher(ctx, spec, build_teacher(spec, ctx), on_test=True)
-        teachers[spec] = {
-            **teachers.get(spec, {}),
-            "id": t.teacher,
-            "dev_ndcg@10": t.dev_ndcg10,
-            "dev_crossfit_ndcg@10": t.dev_crossfit_ndcg10,
-            "ndcg@10": t.test_ndcg10,
-            "first_stage": {
-                "dev_ndcg@10": t.first_stage_dev_ndcg10,
-                "ndcg@10": t.first_stage_test_ndcg10,
-            },
-            "labeling": t.labeling,
-            "config": t.config,
-            "seconds": round(time.perf_counter() - start, 1),
-        }
-        log(
-            f"  dev {t.dev_ndcg10:.4f} (cross-fit {t.dev_crossfit_ndcg10}), "
-            f"test {t.test_ndcg10:.4f}"
-        )
-        save_report(report)
+    for on_test in (False, True):
+        for spec in specs:
+            log(f"teacher {spec} ({'dev + test' if on_test else 'dev'})")
+            start = time.perf_counter()
+            t = measure_teacher(ctx, spec, build_teacher(spec, ctx), on_test=on_test)
+            entry = teachers.setdefault(spec, {})
+            entry.update(
+                id=t.teacher,
+                config=t.config,
+                **{"dev_ndcg@10": t.dev_ndcg10, "dev_crossfit_ndcg@10": t.dev_crossfit_ndcg10},
+            )
+            entry.setdefault("first_stage", {})["dev_ndcg@10"] = t.first_stage_dev_ndcg10
+            entry.setdefault("labeling", {}).update(t.labeling)
+            entry["seconds" if on_test else "dev_seconds"] = round(time.perf_counter() - start, 1)
+            if on_test:
+                entry["ndcg@10"] = t.test_ndcg10
+                entry["first_stage"]["ndcg@10"] = t.first_stage_test_ndcg10
+            log(
+                f"  dev {t.dev_ndcg10:.4f} (cross-fit {t.dev_crossfit_ndcg10}), "
+                f"test {t.test_ndcg10}"
+            )
+            save_report(report)
+        if not on_test:
+            choose_teacher(report)
+    choose_teacher(report)
+
+
+def choose_teacher(report: dict[str, Any]) -> None:
+    teachers = report["teachers"]
     candidates = {s: t for s, t in teachers.items() if not s.startswith(("ranker:bm25", "llm:"))}
     best = max(candidates, key=lambda s: selection_score(candidates[s]))
     report["chosen_teacher"] = {"spec": best, "by": "dev NDCG@10 (cross-fitted for ensembles)"}
     log(f"chosen teacher: {best}")
+    save_report(report)
 
 
 def part_judges(ctx: Any, report: dict[str, Any], n_queries: int, depth: int) -> None:
@@ -271,7 +279,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     for spec, t in report.get("teachers", {}).items():
         lines.append(
             f"| {spec} | {fmt(t['dev_ndcg@10'])} | {fmt(t.get('dev_crossfit_ndcg@10'))} | "
-            f"{fmt(t['ndcg@10'])} | {fmt(pps.get(spec))} |"
+            f"{fmt(t.get('ndcg@10'))} | {fmt(pps.get(spec))} |"
         )
     if "chosen_teacher" in report:
         lines += ["", f"Chosen teacher: `{report['chosen_teacher']['spec']}` (by dev).", ""]

@@ -65,7 +65,8 @@ def margins(data: dict[str, Any], rankers: list[str]) -> str | None:
         ax.axhline(0, color="black", linewidth=0.6)
         wins = int((values > 0).sum())
         what = "judged-wrong" if judged else "non-relevant"
-        ax.set_title(f"{name}: {what} item wins in {wins}/{len(values)}", fontsize=9)
+        # two lines: a long ranker name would run into its neighbour's title
+        ax.set_title(f"{name}\n{what} item wins in {wins}/{len(values)}", fontsize=9)
         ax.set_xlabel("queries, sorted")
     axes[0].set_ylabel("best wrong − best relevant")
     return to_data_uri(fig)
