@@ -321,6 +321,7 @@ def to_markdown(report: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    global NAME
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     parser.add_argument("--dataset", default="scifact")
@@ -335,9 +336,8 @@ def main() -> None:
     parser.add_argument("--judge-depth", type=int, default=10)
     parser.add_argument("--pairs", type=int, default=160, help="pairs timed per scorer")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", default=NAME, help="results file stem under results/")
+    parser.add_argument("--name", default="distill", help="results file stem under results/")
     args = parser.parse_args()
-    global NAME
     NAME = args.name
     for var, value in (
         ("HF_HUB_OFFLINE", "1"),
