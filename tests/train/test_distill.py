@@ -92,8 +92,11 @@ def teach_config(data: Path, models: dict[str, Path], **kw) -> TeachConfig:
 def test_teach_then_distill(tmp_path: Path, models, monkeypatch):
     monkeypatch.setattr(synthetic, "_generate_batch", canned)
     data = write_dataset(tmp_path / "data")
-    config = teach_config(data, models)
+    config = teach_config(data, models, export=str(tmp_path / "labels.jsonl"))
     result = teach(config)
+    exported = [json.loads(line) for line in (tmp_path / "labels.jsonl").open()]
+    assert result["exported"] == str(tmp_path / "labels.jsonl")
+    assert {row["teacher"] for row in exported} == {result["teacher"]["teacher"]}
 
     t = result["teacher"]
     assert t["spec"] == config.teacher and t["teacher"].startswith("ensemble:")

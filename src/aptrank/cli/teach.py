@@ -47,6 +47,9 @@ def teach(
     train_split: str = typer.Option("train", "--train-split"),
     eval_split: str = typer.Option("test", "--split", "-s", help="Split the teacher is scored on."),
     seed: int = typer.Option(0, "--seed"),
+    export: Path = typer.Option(
+        None, "--export", help="Also write the teacher's labels to a .jsonl or .parquet file."
+    ),
     out: Path = typer.Option(None, "--out", "-o", help="Result folder (default: runs/...)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
@@ -69,6 +72,7 @@ def teach(
         train_split=train_split,
         eval_split=eval_split,
         seed=seed,
+        export=str(export) if export else None,
     )
     with progress_bars(progress) as bars:
         result = run_teach(config, progress=bars)
@@ -86,6 +90,8 @@ def teach(
         )
     s = result["synthetic"]
     say(f"synthetic: {s['queries']} queries, {s['pairs']} labeled pairs; results in {path}")
+    if result.get("exported"):
+        say(f"labels exported to {result['exported']}")
 
 
 def distill(

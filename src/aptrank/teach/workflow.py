@@ -75,6 +75,7 @@ class TeachConfig:
     miners: tuple[str, ...] = ("bm25", "dense")
     mine_k: int = 10  #: top-k of each miner; a query's candidates are their union
     label_eval: bool = True  #: label the evaluation split's top ``depth`` (the teacher's score)
+    export: str | None = None  #: also write the teacher's labels to this .jsonl or .parquet file
     training: TeacherTraining = field(default_factory=TeacherTraining)
 
     def to_dict(self) -> dict[str, Any]:
@@ -424,6 +425,7 @@ def teach(config: TeachConfig, progress: ProgressFactory | None = None) -> dict[
             for d in candidates[q]
         ]
         synth_stats = label(ctx, teacher, pairs, "synthetic pairs") if pairs else {}
+        exported = str(ctx.store.export(config.export, report.teacher)) if config.export else None
         return {
             "config": config.to_dict(),
             "dev_queries": ctx.dev_ids,
@@ -434,6 +436,7 @@ def teach(config: TeachConfig, progress: ProgressFactory | None = None) -> dict[
                 "labeling": synth_stats,
             },
             "cache": str(ctx.folder),
+            "exported": exported,
             "seconds": round(time.perf_counter() - start, 1),
         }
     finally:
