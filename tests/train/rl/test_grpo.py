@@ -186,6 +186,8 @@ def test_config_validation():
         GRPOTrainConfig(num_generations=1, per_device_batch=4)
     with pytest.raises(AptrankError, match="precision"):
         GRPOTrainConfig(precision="fp16")
+    with pytest.raises(AptrankError, match="threads"):
+        GRPOTrainConfig(threads=0)
     assert GRPOTrainConfig().prompts_per_step == 4
     assert GRPOTrainConfig().beta > 0  # the KL to the initial policy is penalised and logged
 
