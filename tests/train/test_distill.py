@@ -242,3 +242,16 @@ def test_run_job_teach_and_distill_steps_reach_the_report(tmp_path: Path, models
     assert "<h2>Distillation</h2>" in html and "alt='scaling curve'" in html
     assert "## Distillation" in (out / "summary.md").read_text()
     assert result.skipped == {}
+
+
+def test_llm_teacher_spec_options_are_typed(tmp_path: Path, models):
+    data = write_dataset(tmp_path / "data")
+    ctx = TeachContext(teach_config(data, models))
+    try:
+        judge = build_teacher("llm:smollm2[prompt=graded,max_doc_tokens=64]", ctx)
+        assert judge.cfg.model == "smollm2" and judge.cfg.prompt == "graded"
+        assert judge.cfg.max_doc_tokens == 64  # an int, not the string "64"
+        with pytest.raises(AptrankError, match="unknown option"):
+            build_teacher("llm:smollm2[temperature=2]", ctx)
+    finally:
+        ctx.close()

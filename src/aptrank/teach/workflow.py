@@ -37,7 +37,7 @@ from aptrank.types import Dataset, Qrels, Run
 
 logger = logging.getLogger(__name__)
 
-ProgressFactory = Callable[[str], Callable[[int, int], None]]
+ProgressFactory = Callable[[str], Callable[[int, Any], None]]
 
 #: Teacher spec prefixes; see :func:`build_teacher`.
 TEACHER_KINDS = ("trained", "ce", "llm", "http", "ranker", "ensemble")
@@ -102,7 +102,7 @@ class TeachContext:
         self.store = LabelStore(self.folder / "labels.sqlite")
         self._first: dict[str, Run] = {}
 
-    def bar(self, description: str) -> Callable[[int, int], None] | None:
+    def bar(self, description: str) -> Callable[[int, Any], None] | None:
         return self.progress(description) if self.progress is not None else None
 
     def queries(self, which: str) -> dict[str, str]:
@@ -244,11 +244,12 @@ def build_teacher(spec: str, ctx: TeachContext) -> Teacher:
             CrossEncoderTeacherConfig(model, max_length=cfg.max_length, batch_size=cfg.batch_size)
         )
     if kind == "llm":
+        from aptrank.rankers.registry import options_to_config
         from aptrank.teach.teachers.llm_judge import LLMJudgeConfig, LLMJudgeTeacher
 
         model, _, opts = arg.partition("[")
         options = dict(o.split("=", 1) for o in opts.rstrip("]").split(",") if "=" in o)
-        return LLMJudgeTeacher(LLMJudgeConfig(model=model, **options))
+        return LLMJudgeTeacher(options_to_config(LLMJudgeConfig, options, model=model))
     from aptrank.teach.teachers.http import HTTPTeacher, HTTPTeacherConfig
 
     url, _, model = arg.partition("#")

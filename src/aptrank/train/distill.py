@@ -149,7 +149,7 @@ def train_student(
             ctx.fit_ids,
         )
     )
-    sizes = {
+    sizes: dict[str, Any] = {
         "synthetic_queries": len(chosen),
         "human_pairs": len(human),
         "margin_triples": len(margin or ()),

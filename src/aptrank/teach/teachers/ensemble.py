@@ -46,7 +46,7 @@ def _pair_differences(
     features: Mapping[str, Mapping[str, Sequence[float]]], qrels: Qrels
 ) -> np.ndarray:
     """Feature differences (relevant − non-relevant) for every ordered pair of every query."""
-    rows = []
+    rows: list[np.ndarray] = []
     for qid, docs in features.items():
         judged = qrels.get(qid, {})
         pos = [np.asarray(f, float) for d, f in docs.items() if judged.get(d, 0) > 0]
