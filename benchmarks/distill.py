@@ -362,6 +362,7 @@ def main() -> None:
     )
     report = load_report()
     report["command"] = " ".join(sys.argv)
+    report["config"] = {**report.get("config", {}), **asdict(base)}
     ctx = TeachContext(base)
     try:
         report["dev_queries"] = ctx.dev_ids
