@@ -12,13 +12,22 @@ def run(
     out: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/run-...)."),
     split: str = typer.Option("test", "--split", "-s", help="The qrels split to report on."),
     steps: str = typer.Option(
-        None, "--steps", help="Comma-separated steps to run (default: the profile's)."
+        None,
+        "--steps",
+        help="Comma-separated steps to run (default: the profile's): evaluate, diagnose, teach, "
+        "distill, report.",
     ),
-    profile: str = typer.Option("default", "--profile", help="default (CPU-friendly) or full."),
+    profile: str = typer.Option(
+        "default",
+        "--profile",
+        help="default (evaluate, diagnose, report: CPU-friendly) or full (adds teach and distill: "
+        "hours on 2 cores).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
 ) -> None:
-    """Run the main job: baselines (BM25, dense, BM25>>dense@100), their diagnosis, a report."""
+    """Run the main job: baselines (BM25, dense, BM25>>dense@100), their diagnosis, a report;
+    with --profile full also a teacher's labels and the distilled students' scaling curve."""
     from aptrank.cli._common import default_out, progress_bars, say, setup_logging
     from aptrank.cli._common import out as stdout
     from aptrank.job import RunConfig, run_job
