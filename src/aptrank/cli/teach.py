@@ -15,11 +15,27 @@ TEACHER_HELP = (
 )
 
 
-def _teach_config(**kw: Any) -> Any:
+#: The options ``teach`` and ``distill`` share, named as TeachConfig's fields.
+TEACH_OPTIONS = (
+    "dataset",
+    "teacher",
+    "synthetic_docs",
+    "generator",
+    "dev_size",
+    "depth",
+    "train_split",
+    "eval_split",
+    "seed",
+)
+
+
+def _teach_config(values: dict[str, Any], **extra: Any) -> Any:
+    """A TeachConfig from a command's parameters (its ``locals()``)."""
     from aptrank.teach.workflow import TeachConfig, TeacherTraining
 
-    training = TeacherTraining(max_length=kw.pop("max_length"))
-    return TeachConfig(max_length=training.max_length, training=training, **kw)
+    training = TeacherTraining(max_length=values["max_length"])
+    options = {k: values[k] for k in TEACH_OPTIONS}
+    return TeachConfig(max_length=training.max_length, training=training, **options, **extra)
 
 
 def _write(out: Path, name: str, data: dict[str, Any]) -> Path:
@@ -61,19 +77,7 @@ def teach(
     from aptrank.teach.workflow import teach as run_teach
 
     setup_logging(verbose)
-    config = _teach_config(
-        dataset=dataset,
-        teacher=teacher,
-        synthetic_docs=synthetic_docs,
-        generator=generator,
-        dev_size=dev_size,
-        depth=depth,
-        max_length=max_length,
-        train_split=train_split,
-        eval_split=eval_split,
-        seed=seed,
-        export=str(export) if export else None,
-    )
+    config = _teach_config(locals(), export=str(export) if export else None)
     with progress_bars(progress) as bars:
         result = run_teach(config, progress=bars)
     folder = out or default_out("teach", dataset)
@@ -135,18 +139,7 @@ def distill(
     if not points or min(points) < 0:
         raise AptrankError(f"--sizes needs non-negative sizes, got {sizes!r}")
     config = DistillConfig(
-        teach=_teach_config(
-            dataset=dataset,
-            teacher=teacher,
-            synthetic_docs=synthetic_docs,
-            generator=generator,
-            dev_size=dev_size,
-            depth=depth,
-            max_length=max_length,
-            train_split=train_split,
-            eval_split=eval_split,
-            seed=seed,
-        ),
+        teach=_teach_config(locals()),
         student=student,
         sizes=points,
         loss=loss,
