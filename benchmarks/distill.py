@@ -293,8 +293,9 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"| {spec} | {fmt(t['dev_ndcg@10'])} | {fmt(t.get('dev_crossfit_ndcg@10'))} | "
             f"{fmt(t.get('ndcg@10'))} | {fmt(pps.get(spec))} |"
         )
+    lines.append("")
     if "chosen_teacher" in report:
-        lines += ["", f"Chosen teacher: `{report['chosen_teacher']['spec']}` (by dev).", ""]
+        lines += [f"Chosen teacher: `{report['chosen_teacher']['spec']}` (by dev).", ""]
     judges = report.get("judges")
     if judges:
         lines += [
