@@ -7,6 +7,10 @@
 * :mod:`~aptrank.train.rl.step_log` — the per-step log (reward curve) and collapse warnings;
 * :mod:`~aptrank.train.rl.rewrite_task` — :func:`train_rewriter` (Rec-R1 query rewriting);
 * :mod:`~aptrank.train.rl.rewrite` — the ``rewrite[...]>>bm25`` ranker stage;
+* :mod:`~aptrank.train.rl.summary_reward` — :class:`SummaryReward` (ReLSum: BM25 rank of an item
+  indexed with its summary, for its training queries);
+* :mod:`~aptrank.train.rl.summarize` — :func:`train_summarizer`, the resumable
+  :func:`summarize_corpus` job and :func:`summarized_corpus` for any ranker;
 * :mod:`~aptrank.train.rl.prompts` — the one prompt used in training and inference.
 
 Importing this package imports neither torch, transformers nor trl (``pip install
@@ -15,7 +19,14 @@ Importing this package imports neither torch, transformers nor trl (``pip instal
 
 from aptrank.train.rl.advantage import group_advantages, zero_std_fraction
 from aptrank.train.rl.grpo import GRPOResult, GRPOTrainConfig, build_grpo_trainer, train_grpo
-from aptrank.train.rl.prompts import apply_rewrite, parse_line, rewrite_messages
+from aptrank.train.rl.prompts import (
+    apply_rewrite,
+    apply_summary,
+    parse_line,
+    parse_summary,
+    rewrite_messages,
+    summary_messages,
+)
 from aptrank.train.rl.rewards import (
     PARSE_FAILURE_REWARD,
     RetrievalReward,
@@ -29,16 +40,36 @@ from aptrank.train.rl.rewards import (
 from aptrank.train.rl.rewrite import RewriteConfig, RewriteRanker
 from aptrank.train.rl.rewrite_task import rewrite_rows, train_rewriter
 from aptrank.train.rl.step_log import load_step_log, warn_if_collapsed
+from aptrank.train.rl.summarize import (
+    SummaryConfig,
+    SummaryJob,
+    summarize_corpus,
+    summarized_corpus,
+    summary_rows,
+    train_summarizer,
+)
+from aptrank.train.rl.summary_reward import (
+    BM25ItemScorer,
+    SummaryReward,
+    SummaryRewardConfig,
+    rank_gain,
+)
 
 __all__ = [
-    "PARSE_FAILURE_REWARD",
+    "BM25ItemScorer",
     "GRPOResult",
     "GRPOTrainConfig",
+    "PARSE_FAILURE_REWARD",
     "RetrievalReward",
     "RewardConfig",
     "RewriteConfig",
     "RewriteRanker",
+    "SummaryConfig",
+    "SummaryJob",
+    "SummaryReward",
+    "SummaryRewardConfig",
     "apply_rewrite",
+    "apply_summary",
     "build_grpo_trainer",
     "format_reward",
     "group_advantages",
@@ -47,11 +78,18 @@ __all__ = [
     "mrr_at_k",
     "ndcg_at_k",
     "parse_line",
+    "parse_summary",
+    "rank_gain",
     "recall_at_k",
     "rewrite_messages",
     "rewrite_rows",
+    "summarize_corpus",
+    "summarized_corpus",
+    "summary_messages",
+    "summary_rows",
     "train_grpo",
     "train_rewriter",
+    "train_summarizer",
     "warn_if_collapsed",
     "zero_std_fraction",
 ]

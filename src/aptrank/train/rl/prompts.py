@@ -1,9 +1,12 @@
-"""The query-rewrite prompt, how its answer is read, and how a rewrite meets the original query.
+"""The query-rewrite and item-summary prompts, how their answers are read, and how a rewrite meets
+the original query or a summary the item.
 
 Training (:mod:`aptrank.train.rl.rewrite_task`) and inference (the ``rewrite`` ranker stage,
 :mod:`aptrank.train.rl.rewrite`) both build prompts with :func:`rewrite_messages` and read answers
 with :func:`parse_line`, so a policy is evaluated on exactly the prompt it was trained on.
 Changing the wording changes :data:`REWRITE_PROMPT_VERSION`, which keys the rewrite cache.
+The summary task (:mod:`aptrank.train.rl.summarize`) does the same with
+:func:`summary_messages`, :func:`parse_summary` and :data:`SUMMARY_PROMPT_VERSION`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from aptrank.types import Doc
 
 MODES = ("replace", "append")
 
@@ -103,3 +108,66 @@ def apply_rewrite(query: str, rewrite: str, mode: str) -> str:
     if mode == "append":
         return f"{query} {rewrite}"
     raise ValueError(f"unknown rewrite mode {mode!r}; choose one of {', '.join(MODES)}")
+
+
+SUMMARY_SYSTEM = "You write short search summaries of documents for a keyword search engine."
+SUMMARY_USER = (
+    "Summarize the document below in one line of at most 25 words so that a keyword search "
+    "engine finds it for the questions it answers. Use its precise technical terms, entities, "
+    "methods and findings; no filler words. Answer with the summary only.\n\n"
+    "Title: {title}\nText: {text}"
+)
+#: A short hash of the summary prompt's wording: part of every summary job's header.
+SUMMARY_PROMPT_VERSION = hashlib.sha256(f"{SUMMARY_SYSTEM}\x00{SUMMARY_USER}".encode()).hexdigest()[
+    :12
+]
+
+
+def summary_messages(title: str, text: str, max_text_words: int = 150) -> list[dict[str, str]]:
+    """The chat messages that ask the policy to summarize one item (training and inference).
+
+    The text is cut to its first ``max_text_words`` words: a 135M policy on a CPU cannot afford
+    long prompts, and the opening of a scientific abstract carries most of its terms.
+
+    >>> m = summary_messages("Cats", "cats purr and sleep all day", max_text_words=3)
+    >>> m[1]["content"].endswith("Title: Cats\\nText: cats purr and")
+    True
+    """
+    if max_text_words < 1:
+        raise ValueError(f"max_text_words must be >= 1, got {max_text_words}")
+    words = text.split()[:max_text_words]
+    user = SUMMARY_USER.format(title=" ".join(title.split()), text=" ".join(words))
+    return [{"role": "system", "content": SUMMARY_SYSTEM}, {"role": "user", "content": user}]
+
+
+def parse_summary(text: str, max_words: int = 40) -> str | None:
+    """The one-line summary in ``text`` (:func:`parse_line`), cut to ``max_words`` words; None
+    when nothing usable was written (a failed parse). The cut keeps a runaway answer from
+    flooding the item's indexed text; :func:`~aptrank.train.rl.rewards.format_reward` and the
+    length penalty separately teach the policy to stay short.
+
+    >>> parse_summary("Summary: cat sleep duration in domestic cats\\nMore text", max_words=4)
+    'cat sleep duration in'
+    >>> parse_summary("  ") is None
+    True
+    """
+    if max_words < 1:
+        raise ValueError(f"max_words must be >= 1, got {max_words}")
+    line = parse_line(text)
+    return None if line is None else " ".join(line.split()[:max_words])
+
+
+def apply_summary(doc: Doc, summary: str, mode: str) -> Doc:
+    """The item as indexed with its summary: title + summary (``replace``, ReLSum's setting) or
+    title + text + summary (``append``, so no original term is lost). Meta is kept.
+
+    >>> apply_summary(Doc("long text", title="T"), "short", "replace")
+    Doc(text='short', title='T', meta={})
+    >>> apply_summary(Doc("long text", title="T"), "short", "append").text
+    'long text short'
+    """
+    if mode == "replace":
+        return Doc(summary, title=doc.title, meta=doc.meta)
+    if mode == "append":
+        return Doc(f"{doc.text} {summary}", title=doc.title, meta=doc.meta)
+    raise ValueError(f"unknown summary mode {mode!r}; choose one of {', '.join(MODES)}")
