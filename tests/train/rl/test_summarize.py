@@ -187,3 +187,20 @@ def test_tiny_summarizer_trains_two_steps_with_finite_loss(policy, tmp_path):
     before = load_file(str(policy / "model.safetensors"))
     after = load_file(str(out / "model.safetensors"))
     assert any(not (before[n] == after[n]).all() for n in before), "no parameter changed"
+
+
+class OverlapScorer:
+    """A frozen 'cross-encoder': the number of query words in the text (to test the option)."""
+
+    model = "overlap"
+
+    def score(self, pairs, batch_size=32, show_progress=False):
+        return [float(len(set(q.split()) & set(t.lower().split()))) for q, t in pairs]
+
+
+def test_a_frozen_pair_scorer_rewards_the_sigmoid_of_its_score():
+    reward = SummaryReward(CORPUS, QUERIES, QRELS, pair_scorer=OverlapScorer())
+    assert reward.scorer is None and reward.config()["ranker"] == {"pair_scorer": "overlap"}
+    # d2 relevant to q2 "dog barking"; replace mode scores "Dogs <summary>"
+    parts = reward.score_texts(["d2", "d2"], ["dog barking loudly", "mailman"])
+    assert parts["retrieval"] == pytest.approx([1 / (1 + math.exp(-2)), 0.5])

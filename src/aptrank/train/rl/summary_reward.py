@@ -19,6 +19,12 @@ The scoring follows bm25s' Lucene variant (``idf = ln(1 + (N - df + 0.5) / (df +
 corpus. The rank's value is the metric of a one-relevant-item ranking: ``ndcg@k``
 ``1 / log2(rank + 1)``, ``mrr@k`` ``1 / rank``, ``recall@k`` 1 — each 0 beyond rank ``k`` or
 when the item scores 0 — averaged over the item's training queries.
+
+The option ReLSum itself uses: a frozen pair scorer (a cross-encoder, any
+:class:`~aptrank.rankers.encoders.PairScorer`) scores (query, item text with its summary), and
+the retrieval part is the mean ``sigmoid(score)`` over the item's training queries — in [0, 1],
+so a failed parse stays the lowest reward. It needs no corpus statistics and no approximation,
+but rewards absolute relevance rather than the item's standing against the rest of the corpus.
 """
 
 from __future__ import annotations
@@ -192,10 +198,13 @@ class SummaryReward:
         config: SummaryRewardConfig | None = None,
         scorer: BM25ItemScorer | None = None,
         name: str = "summary",
+        pair_scorer: Any = None,
     ) -> None:
         self.corpus = dict(corpus)
         self.cfg = config or SummaryRewardConfig()
-        self.scorer = scorer or BM25ItemScorer(self.corpus)
+        #: the frozen ReLSum-style scorer; None: BM25 rank (``scorer``)
+        self.pair_scorer = pair_scorer
+        self.scorer = scorer or (BM25ItemScorer(self.corpus) if pair_scorer is None else None)
         self.__name__ = name
         self.item_queries: dict[str, list[str]] = {}
         for qid in sorted(qrels):
@@ -206,7 +215,13 @@ class SummaryReward:
 
     def config(self) -> dict[str, Any]:
         """Everything that decides the reward (saved with the policy)."""
-        return {"name": self.__name__, "ranker": self.scorer.ranker.config(), **asdict(self.cfg)}
+        if self.pair_scorer is not None:
+            ranker: Any = {
+                "pair_scorer": getattr(self.pair_scorer, "model", repr(self.pair_scorer))
+            }
+        else:
+            ranker = self.scorer.ranker.config()  # type: ignore[union-attr]
+        return {"name": self.__name__, "ranker": ranker, **asdict(self.cfg)}
 
     def __call__(
         self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any
@@ -232,10 +247,15 @@ class SummaryReward:
         return parts["total"]
 
     def retrieval(self, doc_id: str, summary: str) -> float:
-        """The retrieval part for one item indexed with ``summary``: mean rank gain over its
-        training queries."""
+        """The retrieval part for one item indexed with ``summary``: mean rank gain (or frozen
+        scorer's sigmoid) over its training queries."""
         text = apply_summary(self.corpus[doc_id], summary, self.cfg.mode).full_text
         queries = self.item_queries[doc_id]
+        if self.pair_scorer is not None:
+            scores = self.pair_scorer.score([(q, text) for q in queries])
+            return math.fsum(1 / (1 + math.exp(-float(x))) for x in scores) / len(queries)
+        if self.scorer is None:
+            raise ValueError("SummaryReward needs a BM25ItemScorer or a pair_scorer")
         gains = [rank_gain(self.scorer.rank(doc_id, text, q), self.cfg.metric) for q in queries]
         return math.fsum(gains) / len(gains)
 
