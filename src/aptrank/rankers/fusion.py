@@ -16,8 +16,8 @@ from aptrank.types import Corpus, Run
 def rrf(runs: Sequence[Mapping[str, Mapping[str, float]]], k: int = 60) -> Run:
     """Fuse runs by ``sum(1 / (k + rank))``, ranks taken in trec_eval order (1-based).
 
-    >>> rrf([{"q": {"a": 2.0, "b": 1.0}}, {"q": {"b": 5.0}}], k=1)
-    {'q': {'a': 0.5, 'b': 1.0}}
+    >>> rrf([{"q": {"a": 2.0, "b": 1.0}}, {"q": {"b": 5.0}}], k=1)  # b: 1/(1+2) + 1/(1+1)
+    {'q': {'a': 0.5, 'b': 0.8333333333333333}}
     """
     fused: Run = {}
     for run in runs:

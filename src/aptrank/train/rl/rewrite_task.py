@@ -32,7 +32,7 @@ def rewrite_rows(
     ``query_ids`` gives the order.
 
     >>> rows = rewrite_rows({"q1": "cats", "q2": "dogs"}, {"q1": {"d1": 1}, "q2": {"d2": 0}})
-    >>> [r["query_id"] for r in rows], rows[0]["prompt"][1]["content"][-12:]
+    >>> [r["query_id"] for r in rows], rows[0]["prompt"][1]["content"][-11:]
     (['q1'], 'Query: cats')
     """
     ids = sorted(queries) if query_ids is None else list(query_ids)
