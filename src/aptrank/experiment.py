@@ -196,10 +196,10 @@ def write_results(result: ExperimentResult, out: Path) -> None:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": sys.argv,
     }
-    _write_json(out / "config.json", config)
-    _write_json(out / "metrics.json", result.comparison.means_dict())
-    _write_json(out / "per_query.json", result.comparison.per_query_dict())
-    _write_json(out / "significance.json", result.comparison.to_dict())
+    write_json(out / "config.json", config)
+    write_json(out / "metrics.json", result.comparison.means_dict())
+    write_json(out / "per_query.json", result.comparison.per_query_dict())
+    write_json(out / "significance.json", result.comparison.to_dict())
     (out / "comparison.md").write_text(result.comparison.to_markdown() + "\n", encoding="utf-8")
     index = {}
     for r in result.results:
@@ -209,18 +209,20 @@ def write_results(result: ExperimentResult, out: Path) -> None:
         except DataError as e:  # ids with whitespace cannot be written as TREC
             logger.warning("%s; writing %s as JSON instead", e, r.pipeline)
             name = name.removesuffix(".trec") + ".json"
-            _write_json(out / "runs" / name, r.run)
+            write_json(out / "runs" / name, r.run)
         index[name] = r.pipeline
-    _write_json(out / "runs" / "index.json", index)
+    write_json(out / "runs" / "index.json", index)
     result.out = out
     result.files = {"config": "config.json", "metrics": "metrics.json", "runs": "runs/"}
 
 
-def _write_json(path: Path, data: object) -> None:
+def write_json(path: Path, data: object) -> Path:
+    """Write ``data`` as JSON atomically (beside, then renamed); ``default=str`` for paths."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     tmp.replace(path)
+    return path
 
 
 def pipelines_list(values: Sequence[str] | None, default: Sequence[str]) -> tuple[str, ...]:

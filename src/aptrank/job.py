@@ -24,7 +24,9 @@ from aptrank.experiment import (
     ProgressFactory,
     evaluate_pipelines,
     package_versions,
+    write_json,
 )
+from aptrank.teach.workflow import DEFAULT_TEACHER
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class RunConfig:
     metrics: tuple[str, ...] = DEFAULT_METRICS
     depth: int = 1000
     seed: int = 0
-    teacher: str = "ensemble(trained:all-mpnet-base-v2,ranker:bm25,ranker:dense)"
+    teacher: str = DEFAULT_TEACHER
     synthetic_docs: int = 800
     sizes: tuple[int, ...] = (0, 100, 200, 400)
     #: further TeachConfig / DistillConfig fields for the teach and distill steps
@@ -147,7 +149,7 @@ def run_job(
             from aptrank.teach.workflow import teach
 
             result.teach = teach(_teach_config(config), progress)
-            _dump(out / "teach.json", result.teach)
+            write_json(out / "teach.json", result.teach)
             t = result.teach["teacher"]
             say(f"  teacher {t['spec']}: dev NDCG@10 {t['dev_ndcg10']:.4f}")
         elif name == "distill":
@@ -160,7 +162,7 @@ def run_job(
                 **config.distill_options,
             )
             result.distill = distill(dcfg, progress)
-            _dump(out / "distill.json", result.distill)
+            write_json(out / "distill.json", result.distill)
             say(f"  student selected on dev: {result.distill['selected']['size']} queries")
         elif name == "report":
             from aptrank.report import write_report
@@ -181,12 +183,6 @@ def _teach_config(config: RunConfig) -> Any:
         synthetic_docs=config.synthetic_docs,
         **config.teach_options,
     )
-
-
-def _dump(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 def _diagnose(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from aptrank.teach.workflow import DEFAULT_TEACHER
 
 TEACHER_HELP = (
     "trained:<backbone> (a cross-encoder trained on the training judgments), ce:<model>, "
@@ -14,6 +15,9 @@ TEACHER_HELP = (
     "ensemble(<teacher>,<teacher>,...) with weights fit on the dev slice."
 )
 
+
+#: teach's and distill's --teacher (one option object serves both commands)
+TEACHER_OPTION = typer.Option(DEFAULT_TEACHER, "--teacher", "-t", help=TEACHER_HELP)
 
 #: The options ``teach`` and ``distill`` share, named as TeachConfig's fields.
 TEACH_OPTIONS = (
@@ -38,21 +42,9 @@ def _teach_config(values: dict[str, Any], **extra: Any) -> Any:
     return TeachConfig(max_length=training.max_length, training=training, **options, **extra)
 
 
-def _write(out: Path, name: str, data: dict[str, Any]) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / name
-    path.write_text(json.dumps(data, indent=1, default=str) + "\n")
-    return path
-
-
 def teach(
     dataset: str = typer.Argument(..., help="A BEIR folder, or a name found through APTRANK_DATA."),
-    teacher: str = typer.Option(
-        "ensemble(trained:all-mpnet-base-v2,ranker:bm25,ranker:dense)",
-        "--teacher",
-        "-t",
-        help=TEACHER_HELP,
-    ),
+    teacher: str = TEACHER_OPTION,
     synthetic_docs: int = typer.Option(
         800, "--synthetic-docs", min=0, help="Corpus documents to write synthetic queries for."
     ),
@@ -74,6 +66,7 @@ def teach(
     queries from the corpus, mine their candidates and label them into the durable label store
     (resumable: run it again after an interruption)."""
     from aptrank.cli._common import default_out, progress_bars, say, setup_logging
+    from aptrank.experiment import write_json
     from aptrank.teach.workflow import teach as run_teach
 
     setup_logging(verbose)
@@ -81,7 +74,7 @@ def teach(
     with progress_bars(progress) as bars:
         result = run_teach(config, progress=bars)
     folder = out or default_out("teach", dataset)
-    path = _write(folder, "teach.json", result)
+    path = write_json(folder / "teach.json", result)
     t = result["teacher"]
     say(
         f"teacher {t['teacher']}: dev NDCG@10 {t['dev_ndcg10']:.4f} "
@@ -100,12 +93,7 @@ def teach(
 
 def distill(
     dataset: str = typer.Argument(..., help="A BEIR folder, or a name found through APTRANK_DATA."),
-    teacher: str = typer.Option(
-        "ensemble(trained:all-mpnet-base-v2,ranker:bm25,ranker:dense)",
-        "--teacher",
-        "-t",
-        help=TEACHER_HELP,
-    ),
+    teacher: str = TEACHER_OPTION,
     student: str = typer.Option("all-MiniLM-L6-v2", "--student", help="Student backbone."),
     sizes: str = typer.Option(
         "0,100,200,400", "--sizes", help="Synthetic queries per curve point (0: human only)."
@@ -128,6 +116,7 @@ def distill(
     (plus the human judgments), select on the dev slice, score on the evaluation split."""
     from aptrank.cli._common import default_out, progress_bars, say, setup_logging
     from aptrank.errors import AptrankError
+    from aptrank.experiment import write_json
     from aptrank.train.distill import DistillConfig
     from aptrank.train.distill import distill as run_distill
 
@@ -150,7 +139,7 @@ def distill(
     with progress_bars(progress) as bars:
         result = run_distill(config, progress=bars)
     folder = out or default_out("distill", dataset)
-    path = _write(folder, "distill.json", result)
+    path = write_json(folder / "distill.json", result)
     for size, s in result["students"].items():
         say(
             f"student {size:>5}: dev NDCG@10 {s['dev_ndcg10']:.4f}, "

@@ -73,13 +73,9 @@ def atomic_folder(target: Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-class VectorCache:
-    """Embeddings of short texts (queries) keyed by a hash of the text, in one SQLite file.
-
-    Queries are encoded again by every evaluation, diagnosis (with its perturbed variants) and
-    run; with a large model that costs more than everything else a warm re-run does. SQLite (WAL)
-    lets several processes share the file, and a killed process loses at most its last batch.
-    """
+class KeyValueCache:
+    """A key → value table in one SQLite file (WAL: several processes may share it; a killed
+    process loses at most its last batch). Values are ``str`` or ``bytes``."""
 
     def __init__(self, path: Path) -> None:
         import sqlite3
@@ -88,38 +84,56 @@ class VectorCache:
         self.path = path
         self._db = sqlite3.connect(str(path), timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS vec (h TEXT PRIMARY KEY, v BLOB NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v NOT NULL)")
         self._db.commit()
+
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        """``{key: value}`` for the keys the cache holds."""
+        items = list(dict.fromkeys(keys))
+        found: dict[str, Any] = {}
+        for start in range(0, len(items), 500):  # SQLite caps the parameters of one query
+            part = items[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(self._db.execute(f"SELECT k, v FROM kv WHERE k IN ({marks})", part))
+        return found
+
+    def put_many(self, items: dict[str, Any]) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", items.items())
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class VectorCache(KeyValueCache):
+    """Embeddings of short texts (queries) keyed by a hash of the text.
+
+    Queries are encoded again by every evaluation, diagnosis (with its perturbed variants) and
+    run; with a large model that costs more than everything else a warm re-run does.
+    """
 
     @staticmethod
     def text_key(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
-    def get_many(self, texts: list[str], dim: int | None = None) -> dict[str, Any]:
-        """``{text: vector}`` for the texts the cache holds."""
+    def vectors(self, texts: list[str], dim: int | None = None) -> dict[str, Any]:
+        """``{text: vector}`` for the texts the cache holds (of dimension ``dim`` if given)."""
         import numpy as np
 
         keys = {self.text_key(t): t for t in texts}
-        found: dict[str, Any] = {}
-        items = list(keys)
-        for start in range(0, len(items), 500):
-            part = items[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for h, blob in self._db.execute(f"SELECT h, v FROM vec WHERE h IN ({marks})", part):
-                vec = np.frombuffer(blob, dtype=np.float32)
-                if dim is None or len(vec) == dim:
-                    found[keys[h]] = vec
+        found = {}
+        for k, blob in self.get_many(list(keys)).items():
+            vec = np.frombuffer(blob, dtype=np.float32)
+            if dim is None or len(vec) == dim:
+                found[keys[k]] = vec
         return found
 
-    def put_many(self, texts: list[str], vectors: Any) -> None:
+    def put_vectors(self, texts: list[str], vectors: Any) -> None:
         import numpy as np
 
-        rows = [
-            (self.text_key(t), np.asarray(v, dtype=np.float32).tobytes())
-            for t, v in zip(texts, vectors)
-        ]
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO vec (h, v) VALUES (?, ?)", rows)
-
-    def close(self) -> None:
-        self._db.close()
+        self.put_many(
+            {
+                self.text_key(t): np.asarray(v, dtype=np.float32).tobytes()
+                for t, v in zip(texts, vectors)
+            }
+        )

@@ -133,11 +133,11 @@ class DenseRanker(Ranker):
             name = f"queries-{key(*self._model_key())}.sqlite"
             self._queries = VectorCache(cache_dir("embeddings") / name)
         dim = self._emb.shape[1] if self._emb is not None and self._emb.size else None
-        known = self._queries.get_many(texts, dim)
+        known = self._queries.vectors(texts, dim)
         todo = list(dict.fromkeys(t for t in texts if t not in known))
         if todo:
             fresh = self.encoder.encode(todo, batch_size=self.cfg.batch_size)
-            self._queries.put_many(todo, fresh)
+            self._queries.put_vectors(todo, fresh)
             known.update(zip(todo, np.asarray(fresh, dtype=np.float32)))
         return qids, np.stack([known[t] for t in texts]).astype(np.float32, copy=False)
 

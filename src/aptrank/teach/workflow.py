@@ -28,6 +28,7 @@ from typing import Any
 
 from aptrank.data.dev import dev_slice
 from aptrank.errors import AptrankError
+from aptrank.experiment import write_json
 from aptrank.paths import cache_dir
 from aptrank.rankers.cache import corpus_fingerprint, key
 from aptrank.teach.labeling import Pair, label_pairs
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 ProgressFactory = Callable[[str], Callable[[int, Any], None]]
 
+#: The default teacher: a cross-encoder trained on the task's judgments, with BM25 and dense.
+DEFAULT_TEACHER = "ensemble(trained:all-mpnet-base-v2,ranker:bm25,ranker:dense)"
 #: Teacher spec prefixes; see :func:`build_teacher`.
 TEACHER_KINDS = ("trained", "ce", "llm", "http", "ranker", "ensemble")
 
@@ -60,7 +63,7 @@ class TeachConfig:
     """Everything ``aptrank teach`` does; saved with its results."""
 
     dataset: str
-    teacher: str = "ensemble(trained:all-mpnet-base-v2,ranker:bm25,ranker:dense)"
+    teacher: str = DEFAULT_TEACHER
     train_split: str = "train"
     eval_split: str = "test"
     dev_size: int = 100  #: training queries held out for every choice
@@ -134,7 +137,7 @@ class TeachContext:
 
                 ranker = build_ranker(self.config.first_stage).index(self.corpus)
                 run = ranker.rank(queries, depth)
-                _write_json(path, run)
+                write_json(path, run)
             self._first[tag] = run
         return self._first[tag]
 
@@ -146,12 +149,6 @@ class TeachContext:
 
     def close(self) -> None:
         self.store.close()
-
-
-def _write_json(path: Path, data: object) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    tmp.replace(path)
 
 
 def stored_run(store: LabelStore, teacher: Teacher | str, pairs: Sequence[Pair]) -> Run:
@@ -179,7 +176,7 @@ def label(ctx: TeachContext, teacher: Teacher, pairs: Sequence[Pair], what: str)
         for member in teacher.members:
             label(ctx, member, pairs, f"{what} ({member.name})")
         start = time.perf_counter()
-        added = label_ensemble(teacher, ctx.store, pairs)
+        added = label_ensemble(teacher, ctx.store, pairs, label_members=False)
         return {"labeled": added, "seconds": round(time.perf_counter() - start, 2)}
     stats = label_pairs(teacher, ctx.store, list(pairs), progress=ctx.bar(f"labeling {what}"))
     return stats.to_dict()
@@ -407,7 +404,7 @@ def synthetic_candidates(ctx: TeachContext, queries: Mapping[str, str]) -> dict[
     if path.exists():
         return json.loads(path.read_text())
     candidates = mine_candidates(ctx.corpus, queries, cfg.miners, cfg.mine_k)
-    _write_json(path, candidates)
+    write_json(path, candidates)
     return candidates
 
 

@@ -149,13 +149,15 @@ def label_ensemble(
     ensemble: EnsembleTeacher,
     store: LabelStore,
     pairs: Sequence[tuple[str, str, str, str]],
+    label_members: bool = True,
     **label_kwargs: object,
 ) -> int:
-    """Label ``pairs`` with every member (resumable), then store the ensemble's labels computed
-    from the members' stored labels; returns how many ensemble labels were added."""
+    """Label ``pairs`` with every member (resumable; skipped with ``label_members=False`` when
+    the caller has), then store the ensemble's labels computed from the members' stored
+    labels; returns how many ensemble labels were added."""
     from aptrank.teach.labeling import label_pairs
 
-    for member in ensemble.members:
+    for member in ensemble.members if label_members else ():
         label_pairs(member, store, pairs, **label_kwargs)  # type: ignore[arg-type]
     tid = teacher_id(ensemble)
     store.register_teacher(tid, ensemble.config())

@@ -185,6 +185,23 @@ class RewardConfig:
             raise ValueError("max_words must be >= 1 and length_target >= 0")
 
 
+def log_components(
+    log_metric: Any, parts: Mapping[str, Sequence[float]], group_ids: Sequence[str]
+) -> None:
+    """Log each reward component's mean and std, and the share of groups (completions of one
+    prompt, which share an id) whose retrieval reward does not vary: they give no gradient.
+    ``log_metric`` is the hook TRL passes to reward functions (nothing is logged without it)."""
+    if not callable(log_metric):
+        return
+    for name, values in parts.items():
+        log_metric(f"components/{name}/mean", _mean(values))
+        log_metric(f"components/{name}/std", _std(values))
+    log_metric(
+        "components/retrieval/zero_std_groups",
+        zero_std_fraction(list(parts["retrieval"]), _group_sizes(list(group_ids))),
+    )
+
+
 class RetrievalReward:
     """A TRL reward function: the retriever's metric for the policy's rewrite of each query.
 
@@ -232,16 +249,7 @@ class RetrievalReward:
         texts = [completion_text(c) for c in completions]
         parts = self.score_texts([str(q) for q in query_ids], texts)
         self.last = parts
-        log_metric = kwargs.get("log_metric")
-        if callable(log_metric):
-            for name, values in parts.items():
-                log_metric(f"components/{name}/mean", _mean(values))
-                log_metric(f"components/{name}/std", _std(values))
-            groups = _group_sizes([str(q) for q in query_ids])
-            log_metric(
-                "components/retrieval/zero_std_groups",
-                zero_std_fraction(parts["retrieval"], groups),
-            )
+        log_components(kwargs.get("log_metric"), parts, [str(q) for q in query_ids])
         return parts["total"]
 
     def score_texts(self, query_ids: Sequence[str], texts: Sequence[str]) -> dict[str, list[float]]:

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from aptrank.errors import AptrankError
 from aptrank.paths import cache_dir
-from aptrank.rankers.cache import key
+from aptrank.rankers.cache import KeyValueCache, key
 from aptrank.rankers.pipeline import QueryRewriter
 from aptrank.train.rl.prompts import (
     MODES,
@@ -57,37 +55,6 @@ class RewriteConfig:
             raise AptrankError(f"unknown rewrite mode {self.mode!r}; choose one of {MODES}")
         if self.max_new_tokens < 1 or self.batch_size < 1 or self.temperature < 0:
             raise AptrankError("max_new_tokens and batch_size must be >= 1, temperature >= 0")
-
-
-class RewriteCache:
-    """Raw answers of rewrite models, one SQLite file (WAL: several processes may share it)."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(str(path), timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS rewrite (k TEXT PRIMARY KEY, answer TEXT)")
-        self._db.commit()
-
-    def get_many(self, keys: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        items = list(dict.fromkeys(keys))
-        for start in range(0, len(items), 500):
-            part = items[start : start + 500]
-            marks = ",".join("?" * len(part))
-            rows = self._db.execute(f"SELECT k, answer FROM rewrite WHERE k IN ({marks})", part)
-            found.update(dict(rows))
-        return found
-
-    def put_many(self, items: Mapping[str, str]) -> None:
-        with self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO rewrite (k, answer) VALUES (?, ?)", list(items.items())
-            )
-
-    def close(self) -> None:
-        self._db.close()
 
 
 class RewriteRanker(QueryRewriter):
@@ -139,7 +106,7 @@ class RewriteRanker(QueryRewriter):
     def answers(self, texts: Sequence[str]) -> list[str]:
         """The model's raw answer to the rewrite prompt for each query text (cached)."""
         keys = [self._key(t) for t in texts]
-        cache = RewriteCache(cache_dir("rewrites") / "rewrites.sqlite") if self.cfg.cache else None
+        cache = KeyValueCache(cache_dir("rewrites") / "rewrites.sqlite") if self.cfg.cache else None
         try:
             found = cache.get_many(keys) if cache is not None else {}
             todo = [t for t, k in zip(texts, keys) if k not in found]

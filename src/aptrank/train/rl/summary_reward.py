@@ -38,16 +38,13 @@ from typing import Any
 import numpy as np
 
 from aptrank.evaluate.metrics import parse_metric
-from aptrank.train.rl.advantage import zero_std_fraction
 from aptrank.train.rl.prompts import MODES, apply_summary, completion_text, parse_summary
 from aptrank.train.rl.rewards import (
     COMPONENTS,
     PARSE_FAILURE_REWARD,
-    _group_sizes,
-    _mean,
-    _std,
     format_reward,
     length_penalty,
+    log_components,
 )
 from aptrank.types import Corpus
 
@@ -235,15 +232,7 @@ class SummaryReward:
         ids = [str(d) for d in doc_ids]
         parts = self.score_texts(ids, [completion_text(c) for c in completions])
         self.last = parts
-        log_metric = kwargs.get("log_metric")
-        if callable(log_metric):
-            for name, values in parts.items():
-                log_metric(f"components/{name}/mean", _mean(values))
-                log_metric(f"components/{name}/std", _std(values))
-            log_metric(
-                "components/retrieval/zero_std_groups",
-                zero_std_fraction(parts["retrieval"], _group_sizes(ids)),
-            )
+        log_components(kwargs.get("log_metric"), parts, ids)
         return parts["total"]
 
     def retrieval(self, doc_id: str, summary: str) -> float:
