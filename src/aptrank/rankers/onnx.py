@@ -481,8 +481,10 @@ def pool(hidden: np.ndarray, mask: np.ndarray, modes: Sequence[str]) -> np.ndarr
     return np.concatenate(out, axis=1).astype(np.float32)
 
 
-class OnnxEncoder:
-    """A sentence-transformers bi-encoder on ONNX Runtime: pooled, L2-normalised embeddings."""
+class _OnnxModel:
+    """What the ONNX encoder and pair scorer share: the exported graph's runner."""
+
+    kind = ""  #: the export kind: "encoder" or "pair"
 
     def __init__(
         self,
@@ -493,8 +495,14 @@ class OnnxEncoder:
     ) -> None:
         self.model = model
         self.backend = "onnx-int8" if quantize else "onnx"
-        self._runner = _Runner(model, "encoder", quantize, max_length, threads)
+        self._runner = _Runner(model, self.kind, quantize, max_length, threads)
         self.max_length = self._runner.max_length
+
+
+class OnnxEncoder(_OnnxModel):
+    """A sentence-transformers bi-encoder on ONNX Runtime: pooled, L2-normalised embeddings."""
+
+    kind = "encoder"
 
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
@@ -511,20 +519,10 @@ class OnnxEncoder:
         return out
 
 
-class OnnxPairScorer:
+class OnnxPairScorer(_OnnxModel):
     """A cross-encoder on ONNX Runtime: the scores ``CrossEncoder.predict`` gives on torch."""
 
-    def __init__(
-        self,
-        model: str,
-        quantize: bool = False,
-        max_length: int | None = None,
-        threads: int | None = None,
-    ) -> None:
-        self.model = model
-        self.backend = "onnx-int8" if quantize else "onnx"
-        self._runner = _Runner(model, "pair", quantize, max_length, threads)
-        self.max_length = self._runner.max_length
+    kind = "pair"
 
     def score(
         self, pairs: Sequence[tuple[str, str]], batch_size: int = 32, show_progress: bool = False
