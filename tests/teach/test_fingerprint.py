@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from aptrank.teach.teachers import base
+from aptrank.rankers import cache as base  # where the fingerprint lives
 from aptrank.teach.teachers.base import model_fingerprint
 
 

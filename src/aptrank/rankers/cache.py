@@ -1,5 +1,8 @@
-"""Content fingerprints that key every on-disk cache (indexes, embeddings, exports), and
-atomic writes into the cache."""
+"""Content fingerprints that key every on-disk cache (indexes, embeddings, exports, labels), and
+atomic writes into the cache.
+
+Fingerprints hash content, not paths or modification times: reinstalling a model package (a new
+virtual environment, a fresh clone) keeps every cache entry keyed on it."""
 
 from __future__ import annotations
 
@@ -34,22 +37,52 @@ def corpus_fingerprint(corpus: Corpus) -> str:
     return digest
 
 
+_CHUNK = 1 << 16
+_SAMPLES = 64
+_FULL_HASH_LIMIT = 256 << 20
+#: fingerprints already computed in this process, by (path, file names, sizes, mtimes)
+_MODEL_FINGERPRINTS: dict[tuple[object, ...], str] = {}
+
+
+def _file_digest(path: Path, h: hashlib._Hash) -> None:
+    """Name, size and contents; a file over ``_FULL_HASH_LIMIT`` is sampled in ``_SAMPLES``
+    evenly spaced 64 KiB pieces (ends included), so multi-GB weights fingerprint in milliseconds
+    and a fine-tuned copy whose first or last tensors were frozen still gets a new fingerprint."""
+    size = path.stat().st_size
+    h.update(f"{path.name}\0{size}\0".encode())
+    with open(path, "rb") as f:
+        if size <= _FULL_HASH_LIMIT:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+            return
+        for i in range(_SAMPLES):
+            f.seek((size - _CHUNK) * i // (_SAMPLES - 1))
+            h.update(f.read(_CHUNK))
+
+
 def model_fingerprint(model: str) -> str:
-    """A model folder's file names, sizes and mtimes (a retrained model at the same path gets a
-    new key); a hub id is its own fingerprint."""
-    path = Path(model)
-    if not path.is_dir():
+    """``<name>@<hex>`` for a local model folder or file (from file names, sizes and contents;
+    see :func:`_file_digest`), or the name itself for a hub id.
+
+    The fingerprint does not depend on where the folder lives, so a moved cache keeps its labels.
+    """
+    path = Path(model).expanduser()
+    if not path.exists():
         return model
-    entries = []
-    for root, _, files in os.walk(path):
-        for name in sorted(files):
-            st = os.stat(os.path.join(root, name))
-            entries.append(
-                (os.path.relpath(os.path.join(root, name), path), st.st_size, st.st_mtime_ns)
-            )
-    return hashlib.sha256(json.dumps([str(path.resolve()), sorted(entries)]).encode()).hexdigest()[
-        :16
-    ]
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    stats = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    if stats in _MODEL_FINGERPRINTS:
+        return _MODEL_FINGERPRINTS[stats]
+    for file in files:
+        rel = file.relative_to(path) if path.is_dir() else Path(file.name)
+        if any(part.startswith(".") for part in rel.parts):
+            continue  # .cache, .git and friends do not change the model
+        h.update(str(rel).replace(os.sep, "/").encode() + b"\0")
+        _file_digest(file, h)
+    name = path.name or str(path)
+    _MODEL_FINGERPRINTS[stats] = f"{name}@{h.hexdigest()[:12]}"
+    return _MODEL_FINGERPRINTS[stats]
 
 
 def key(*parts: object) -> str:

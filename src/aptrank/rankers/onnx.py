@@ -348,7 +348,7 @@ def export_folder(model: str, kind: str, quantize: bool, int8: Int8Settings = IN
         raise AptrankError(f"unknown ONNX model kind {kind!r}")
     _import_ort()
     folder = resolve_model(model)
-    base = key("onnx", FORMAT_VERSION, kind, folder, model_fingerprint(folder), _versions())
+    base = key("onnx", FORMAT_VERSION, kind, model_fingerprint(folder), _versions())
     fp32 = cache_dir("onnx") / base
     if not (fp32 / "meta.json").exists():
         logger.info("exporting %s to ONNX (once; cached in %s)", model, fp32)
