@@ -1,11 +1,12 @@
 """``aptrank run``: the main job on one dataset, as a sequence of steps ending in a report.
 
 Steps: ``evaluate`` (the baselines), ``diagnose``, ``teach`` and ``distill`` (a teacher's labels
-and the students trained on them, with the scaling curve) and ``report``; a step that needs a
-train split is skipped, with a line saying why, when the dataset has none. The ``default``
-profile stays CPU-friendly (about 15 minutes on a 5k-document corpus on 2 cores, most of it
-encoding the corpus once); heavier steps (teach and distill take hours on 2 cores) are opt-in
-through ``--steps`` or ``--profile full``.
+and the students trained on them, with the scaling curve), ``rl-rewrite`` and ``rl-summarize``
+(GRPO policies rewarded by BM25's metric, with their reward curves) and ``report``; a step that
+needs a train split is skipped, with a line saying why, when the dataset has none. The
+``default`` profile stays CPU-friendly (about 15 minutes on a 5k-document corpus on 2 cores,
+most of it encoding the corpus once); heavier steps (teach and distill take hours on 2 cores,
+each RL step about an hour) are opt-in through ``--steps`` or ``--profile full``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ STEPS: dict[str, Step] = {
         "teach", "teacher on a dev slice, synthetic queries, teacher labels (teach.json)", True
     ),
     "distill": Step("distill", "students on the teacher's labels, the scaling curve", True),
+    "rl-rewrite": Step("rl-rewrite", "GRPO query rewriter for BM25, its reward curve", True),
+    "rl-summarize": Step("rl-summarize", "GRPO item summarizer for BM25, its reward curve", True),
     "report": Step("report", "markdown summary and self-contained report.html"),
 }
 
@@ -76,6 +79,9 @@ class RunConfig:
     #: further TeachConfig / DistillConfig fields for the teach and distill steps
     teach_options: dict[str, Any] = field(default_factory=dict)
     distill_options: dict[str, Any] = field(default_factory=dict)
+    #: RLExperimentConfig fields for the rl-rewrite / rl-summarize steps; ``grpo`` may hold a
+    #: dict of GRPOTrainConfig fields
+    rl_options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_profile(
@@ -104,6 +110,7 @@ class RunResult:
     diagnosis: Any = None
     teach: dict[str, Any] | None = None
     distill: dict[str, Any] | None = None
+    rl: dict[str, dict[str, Any]] = field(default_factory=dict)  #: task -> experiment result
 
 
 def run_job(
@@ -164,6 +171,17 @@ def run_job(
             result.distill = distill(dcfg, progress)
             write_json(out / "distill.json", result.distill)
             say(f"  student selected on dev: {result.distill['selected']['size']} queries")
+        elif name.startswith("rl-"):
+            from aptrank.train.rl.experiment import run_experiment
+
+            task = name.removeprefix("rl-")
+            r = run_experiment(_rl_config(config, task), out / name, progress)
+            result.rl[task] = r
+            h = r["heldout"]
+            say(
+                f"  {task}: held-out retrieval reward {h['before']['retrieval']:.4f} -> "
+                f"{h['after']['retrieval']:.4f}"
+            )
         elif name == "report":
             from aptrank.report import write_report
 
@@ -182,6 +200,22 @@ def _teach_config(config: RunConfig) -> Any:
         seed=config.seed,
         synthetic_docs=config.synthetic_docs,
         **config.teach_options,
+    )
+
+
+def _rl_config(config: RunConfig, task: str) -> Any:
+    from aptrank.train.rl.experiment import RLExperimentConfig
+    from aptrank.train.rl.grpo import GRPOTrainConfig
+
+    options = dict(config.rl_options)
+    grpo = options.pop("grpo", {})
+    return RLExperimentConfig(
+        dataset=config.dataset,
+        task=task,
+        eval_split=config.split,
+        seed=config.seed,
+        grpo=grpo if isinstance(grpo, GRPOTrainConfig) else GRPOTrainConfig(**grpo),
+        **options,
     )
 
 

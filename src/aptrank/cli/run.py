@@ -15,7 +15,7 @@ def run(
         None,
         "--steps",
         help="Comma-separated steps to run (default: the profile's): evaluate, diagnose, teach, "
-        "distill, report.",
+        "distill, rl-rewrite, rl-summarize, report.",
     ),
     profile: str = typer.Option(
         "default",

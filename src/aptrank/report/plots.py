@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -108,4 +109,32 @@ def scaling_curve(
     ax.set_ylabel(metric)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title("student quality against the amount of teacher-labeled data")
+    return to_data_uri(fig)
+
+
+def reward_curves(curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    """GRPO reward curves: per task (a line label), the mean total reward and its retrieval part
+    per optimizer step (left), and the KL to the initial policy (right)."""
+    plt = _pyplot()
+    fig, (ax, kl) = plt.subplots(1, 2, figsize=(9.6, 3.4))
+    for i, (label, points) in enumerate(curves.items()):
+        steps = [p["step"] for p in points]
+        ax.plot(steps, [p["reward"] for p in points], color=f"C{i}", label=f"{label}: reward")
+        ax.plot(
+            steps,
+            [p["retrieval"] for p in points],
+            color=f"C{i}",
+            linestyle="--",
+            label=f"{label}: retrieval part",
+        )
+        kl.plot(steps, [p["kl"] for p in points], color=f"C{i}", label=label)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("mean reward")
+    ax.legend(fontsize=7)
+    ax.set_title("reward per step")
+    kl.set_xlabel("GRPO step")
+    kl.set_ylabel("KL to the initial policy")
+    kl.legend(fontsize=7)
+    kl.set_title("KL per step")
+    fig.tight_layout()
     return to_data_uri(fig)

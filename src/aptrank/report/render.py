@@ -71,6 +71,12 @@ def render_markdown(result: Any) -> str:
         lines.append("|:---|---:|---:|---:|")
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines.append("")
+    for task, r in (getattr(result, "rl", None) or {}).items():
+        header, rows = rl_rows(r)
+        lines += [f"## RL: {task}", "", *rl_summary(r), "", "| " + " | ".join(header) + " |"]
+        lines.append("|:---|" + "---:|" * (len(header) - 1))
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
     if result.skipped:
         lines += ["## Skipped steps", ""]
         lines += [f"- {name}: {why}" for name, why in result.skipped.items()]
@@ -171,6 +177,49 @@ def curve_rows(result: Any) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def rl_summary(r: dict[str, Any]) -> list[str]:
+    """What an RL experiment shows, in sentences: held-out before/after, curve tenths."""
+    h, t = r["heldout"], r["curve_tenths"]["reward"]
+    lines = [
+        f"Held-out training queries ({r['queries']['heldout']}): retrieval part of the reward "
+        f"({h['metric']}) {h['before']['retrieval']:.4f} with the untrained policy, "
+        f"{h['after']['retrieval']:.4f} after {r['training']['steps']} GRPO steps."
+    ]
+    if t["n"]:
+        lines.append(
+            f"Mean reward of the first tenth of steps {t['first_tenth']:.4f}, "
+            f"of the last tenth {t['last_tenth']:.4f}."
+        )
+    return lines
+
+
+def rl_rows(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The RL evaluation table: one row per configuration."""
+    ev = r["eval"]
+    header = ["configuration", *(f"{ev['split']} {m}" for m in ev["metrics"])]
+    rows = [[name, *(f"{row[m]:.4f}" for m in ev["metrics"])] for name, row in ev["table"].items()]
+    return header, rows
+
+
+def _rl_html(result: Any) -> str:
+    experiments = getattr(result, "rl", None) or {}
+    parts = []
+    for task, r in experiments.items():
+        header, rows = rl_rows(r)
+        table = ["<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in header) + "</tr>"]
+        table += [
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+        ]
+        text = " ".join(html.escape(s) for s in rl_summary(r))
+        parts.append(f"<h3>{html.escape(task)}</h3><p>{text}</p><table>{''.join(table)}</table>")
+    curve = plots.reward_curves({task: r["reward_curve"] for task, r in experiments.items()})
+    return (
+        "<h2>RL against the ranking metric</h2>"
+        + "".join(parts)
+        + f"<img alt='reward curves' src='{curve}'>"
+    )
+
+
 def _distill_html(result: Any) -> str:
     teach = getattr(result, "teach", None) or {}
     header, rows = curve_rows(result)
@@ -228,6 +277,8 @@ def render_html(result: Any) -> str:
         body.append(_diagnosis_html(result.diagnosis))
     if getattr(result, "distill", None):
         body.append(_distill_html(result))
+    if getattr(result, "rl", None):
+        body.append(_rl_html(result))
     if result.skipped:
         body.append("<h2>Skipped steps</h2><ul>")
         body += [

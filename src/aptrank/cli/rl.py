@@ -1,0 +1,184 @@
+"""``aptrank rl rewrite`` and ``aptrank rl summarize``: GRPO against the retriever's metric."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+app = typer.Typer(
+    help="RL against the ranking metric: a small LM rewrites queries (Rec-R1) or writes item "
+    "summaries (ReLSum) for a black-box retriever, rewarded by its NDCG/Recall.",
+    no_args_is_help=True,
+)
+
+DATASET = typer.Argument(..., help="A BEIR folder, or a name found through APTRANK_DATA.")
+POLICY = typer.Option(
+    "smollm2-135m-instruct",
+    "--policy",
+    help="Policy LM: smollm2-135m-instruct, qwen2.5-coder-0.5b-instruct, a folder or hub id.",
+)
+STEPS = typer.Option(60, "--steps", min=1, help="GRPO optimizer steps.")
+GENERATIONS = typer.Option(4, "--generations", min=2, help="Completions per prompt (the group).")
+BATCH = typer.Option(16, "--batch", min=2, help="Completions per step (prompts x generations).")
+TOKENS = typer.Option(48, "--max-tokens", min=4, help="Tokens generated per completion.")
+LR = typer.Option(1e-5, "--lr", help="Learning rate (use ~1e-4 with --lora).")
+BETA = typer.Option(0.04, "--beta", min=0.0, help="KL coefficient to the initial policy.")
+LORA = typer.Option(False, "--lora/--full", help="Train LoRA adapters instead of all weights.")
+THREADS = typer.Option(None, "--threads", min=1, help="Torch CPU threads (1 on a busy CPU).")
+RETRIEVER = typer.Option("bm25", "--retriever", help="The black-box retriever (any pipeline).")
+HELDOUT = typer.Option(100, "--heldout", min=1, help="Training queries held out (measured on).")
+TRAIN_QUERIES = typer.Option(0, "--train-queries", min=0, help="Cap on training queries (0: all).")
+ZERO_SHOT = typer.Option(
+    True, "--zero-shot/--no-zero-shot", help="Also evaluate the untrained policy."
+)
+SEED = typer.Option(0, "--seed")
+SPLIT = typer.Option("test", "--split", "-s", help="Split evaluated after training.")
+OUT = typer.Option(None, "--out", "-o", help="Result folder (default: runs/...).")
+PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show progress bars.")
+VERBOSE = typer.Option(False, "--verbose", "-v", help="Log what happens.")
+
+
+def _grpo(values: dict[str, Any]) -> Any:
+    from aptrank.train.rl.grpo import GRPOTrainConfig
+
+    return GRPOTrainConfig(
+        policy=values["policy"],
+        lora=values["lora"],
+        num_generations=values["generations"],
+        per_device_batch=values["batch"],
+        max_completion_length=values["max_tokens"],
+        learning_rate=values["lr"],
+        beta=values["beta"],
+        max_steps=values["steps"],
+        seed=values["seed"],
+        threads=values["threads"],
+    )
+
+
+def _run(config: Any, out: Path | None, progress: bool, verbose: bool) -> None:
+    from aptrank.cli._common import default_out, progress_bars, say, setup_logging
+    from aptrank.train.rl.experiment import run_experiment
+
+    setup_logging(verbose)
+    folder = out or default_out(f"rl-{config.task}", config.dataset)
+    with progress_bars(progress) as bars:
+        result = run_experiment(config, folder, progress=bars)
+    h = result["heldout"]
+    say(
+        f"held-out {h['metric']} (retrieval part): {h['before']['retrieval']:.4f} untrained -> "
+        f"{h['after']['retrieval']:.4f} trained"
+    )
+    t = result["curve_tenths"]["reward"]
+    if t["n"]:
+        say(f"mean reward, first tenth of steps {t['first_tenth']:.4f}, last {t['last_tenth']:.4f}")
+    for name, row in result["eval"]["table"].items():
+        say(f"  {name:<40} NDCG@10 {row['ndcg@10']:.4f}  R@100 {row['recall@100']:.4f}")
+    say(f"policy: {result['training']['policy']}; results in {folder / f'rl-{config.task}.json'}")
+
+
+@app.command("rewrite")
+def rewrite(
+    dataset: str = DATASET,
+    policy: str = POLICY,
+    mode: str = typer.Option("replace", "--mode", help="Rewards: replace the query or append."),
+    metric: str = typer.Option("ndcg@10", "--metric", help="ndcg@k, recall@k or mrr@k."),
+    steps: int = STEPS,
+    generations: int = GENERATIONS,
+    batch: int = BATCH,
+    max_tokens: int = TOKENS,
+    lr: float = LR,
+    beta: float = BETA,
+    lora: bool = LORA,
+    threads: int = THREADS,
+    retriever: str = RETRIEVER,
+    heldout: int = HELDOUT,
+    train_queries: int = TRAIN_QUERIES,
+    zero_shot: bool = ZERO_SHOT,
+    seed: int = SEED,
+    split: str = SPLIT,
+    out: Path = OUT,
+    progress: bool = PROGRESS,
+    verbose: bool = VERBOSE,
+) -> None:
+    """Train a query rewriter with GRPO (reward: the retriever's metric for the rewrite), then
+    score BM25 on original, zero-shot and RL rewrites. The policy plugs into pipelines as
+    'rewrite[model=<out>/policy,mode=append]>>bm25'."""
+    from aptrank.errors import AptrankError
+    from aptrank.train.rl.experiment import RLExperimentConfig
+    from aptrank.train.rl.rewards import RewardConfig
+
+    try:
+        reward = RewardConfig(metric=metric, mode=mode)
+    except ValueError as e:
+        raise AptrankError(str(e)) from None
+    config = RLExperimentConfig(
+        dataset=dataset,
+        task="rewrite",
+        retriever=retriever,
+        heldout_size=heldout,
+        train_queries=train_queries,
+        seed=seed,
+        eval_split=split,
+        grpo=_grpo(locals()),
+        reward=reward,
+        zero_shot=zero_shot,
+    )
+    _run(config, out, progress, verbose)
+
+
+@app.command("summarize")
+def summarize(
+    dataset: str = DATASET,
+    policy: str = POLICY,
+    mode: str = typer.Option(
+        "replace", "--mode", help="Rewards: index title + summary (replace) or append it."
+    ),
+    metric: str = typer.Option("ndcg@100", "--metric", help="ndcg@k, recall@k or mrr@k."),
+    summary_docs: int = typer.Option(
+        1000, "--summary-docs", min=0, help="Random sub-corpus summarized and evaluated (0: all)."
+    ),
+    steps: int = STEPS,
+    generations: int = GENERATIONS,
+    batch: int = BATCH,
+    max_tokens: int = typer.Option(40, "--max-tokens", min=4, help="Tokens per summary."),
+    lr: float = LR,
+    beta: float = BETA,
+    lora: bool = LORA,
+    threads: int = THREADS,
+    retriever: str = RETRIEVER,
+    heldout: int = HELDOUT,
+    train_queries: int = TRAIN_QUERIES,
+    zero_shot: bool = ZERO_SHOT,
+    seed: int = SEED,
+    split: str = SPLIT,
+    out: Path = OUT,
+    progress: bool = PROGRESS,
+    verbose: bool = VERBOSE,
+) -> None:
+    """Train an item summarizer with GRPO (reward: how well each item is retrieved for its
+    training queries when indexed with its summary), then score the test queries on a random
+    sub-corpus indexed without and with the summaries."""
+    from aptrank.errors import AptrankError
+    from aptrank.train.rl.experiment import RLExperimentConfig
+    from aptrank.train.rl.summary_reward import SummaryRewardConfig
+
+    try:
+        reward = SummaryRewardConfig(metric=metric, mode=mode)
+    except ValueError as e:
+        raise AptrankError(str(e)) from None
+    config = RLExperimentConfig(
+        dataset=dataset,
+        task="summarize",
+        retriever=retriever,
+        heldout_size=heldout,
+        train_queries=train_queries,
+        seed=seed,
+        eval_split=split,
+        grpo=_grpo(locals()),
+        summary_reward=reward,
+        summary_docs=summary_docs,
+        zero_shot=zero_shot,
+    )
+    _run(config, out, progress, verbose)

@@ -1,0 +1,447 @@
+"""RL experiments end to end: train a rewriter or a summarizer and measure what it changed.
+
+:func:`rewrite_experiment` (Rec-R1) and :func:`summarize_experiment` (ReLSum) are what
+``aptrank rl rewrite|summarize``, the ``rl-rewrite``/``rl-summarize`` steps of ``aptrank run``
+and ``benchmarks/rl.py`` call. Each one:
+
+1. carves a fixed, seeded held-out slice from the training queries that have a relevant
+   judgment (:func:`~aptrank.data.dev_slice`; its ids are saved in the result) — the policy never
+   trains on it;
+2. measures the *retrieval part* of the reward (not format or length) on the held-out slice with
+   the untrained policy, trains with GRPO on the other training queries, and measures it again
+   with the trained policy, greedy decoding both times;
+3. scores the evaluation split once per configuration (NDCG@10, Recall@100): BM25 on the original
+   queries, on zero-shot and RL rewrites (replace and append) — or BM25 on the index without
+   summaries, with zero-shot and with RL summaries (replace and append);
+4. returns (and writes to ``out``) one JSON-ready dict with the config, the reward curve (every
+   step's total reward, retrieval part, KL and completion length), the mean reward of the first
+   and last tenth of steps, the held-out figures and the evaluation table.
+
+Summaries are written for a fixed random sub-corpus (``summary_docs`` items, seeded; 0 = every
+item) by the same policy, from the items alone — never test queries or judgments; the test
+queries are evaluated on that sub-corpus, with their judgments restricted to it (a query with no
+relevant item in it is not scored), and "without summaries" is the same sub-corpus unchanged.
+Summaries and rewrites are cached (:func:`~aptrank.train.rl.summarize.summarize_corpus`'s JSONL
+files, the rewrite stage's SQLite cache), so a rerun generates nothing it already has; a
+finished policy is reused.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from aptrank.errors import AptrankError
+from aptrank.experiment import ProgressFactory, write_json
+from aptrank.train.rl.grpo import GRPOTrainConfig
+from aptrank.train.rl.prompts import MODES
+from aptrank.train.rl.rewards import RewardConfig
+from aptrank.train.rl.summarize import SummaryConfig
+from aptrank.train.rl.summary_reward import SummaryRewardConfig
+
+logger = logging.getLogger(__name__)
+
+TASKS = ("rewrite", "summarize")
+EVAL_METRICS = ("ndcg@10", "recall@100")
+
+
+@dataclass(frozen=True)
+class RLExperimentConfig:
+    """One RL experiment (saved as ``config`` in its result)."""
+
+    dataset: str
+    task: str = "rewrite"  #: rewrite (Rec-R1) or summarize (ReLSum)
+    retriever: str = "bm25"  #: the black-box retriever inside the reward and at evaluation
+    heldout_size: int = 100  #: training queries held out to measure before/after on
+    #: training queries the policy trains on (seeded sample of the rest; 0: all of them)
+    train_queries: int = 0
+    seed: int = 0  #: held-out slice, training-query sample, sub-corpus
+    train_split: str = "train"
+    eval_split: str = "test"
+    grpo: GRPOTrainConfig = field(default_factory=GRPOTrainConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)  #: rewrite task
+    summary_reward: SummaryRewardConfig = field(default_factory=SummaryRewardConfig)
+    summary_docs: int = 1000  #: summarize task: items of the evaluated sub-corpus (0: all)
+    max_text_words: int = 150  #: summarize task: item words the policy reads
+    zero_shot: bool = True  #: also evaluate the untrained policy's rewrites / summaries
+    batch_size: int = 8  #: generation batch at evaluation
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise AptrankError(f"unknown RL task {self.task!r}; choose one of {', '.join(TASKS)}")
+        if self.heldout_size < 1 or self.train_queries < 0 or self.summary_docs < 0:
+            raise AptrankError("heldout_size must be >= 1, train_queries and summary_docs >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def reward_curve(rows: Sequence[Mapping[str, Any]], reward_name: str) -> list[dict[str, Any]]:
+    """One point per optimizer step from a GRPO step log: ``reward`` (the total), ``retrieval``
+    (its retrieval part), ``kl``, ``length`` (mean completion tokens) and ``reward_std``.
+
+    >>> reward_curve([{"step": 1, "reward": 0.5, "components/retrieval/mean": 0.4, "kl": 0.0,
+    ...                "completions/mean_length": 12.0, "reward_std": 0.1}], "retrieval")
+    [{'step': 1, 'reward': 0.5, 'retrieval': 0.4, 'kl': 0.0, 'length': 12.0, 'reward_std': 0.1}]
+    """
+    del reward_name  # the components are logged under one name for both tasks
+    keys = {
+        "reward": "reward",
+        "retrieval": "components/retrieval/mean",
+        "kl": "kl",
+        "length": "completions/mean_length",
+        "reward_std": "reward_std",
+    }
+    return [
+        {"step": int(row["step"]), **{k: row.get(v) for k, v in keys.items()}}
+        for row in rows
+        if "reward" in row
+    ]
+
+
+def tenths(values: Sequence[float]) -> dict[str, float | None]:
+    """Mean of the first and the last tenth (at least one value each) of a curve.
+
+    >>> tenths([0.0] * 5 + [1.0] * 5)
+    {'first_tenth': 0.0, 'last_tenth': 1.0, 'n': 1}
+    """
+    if not values:
+        return {"first_tenth": None, "last_tenth": None, "n": 0}
+    n = max(1, len(values) // 10)
+    return {
+        "first_tenth": math.fsum(values[:n]) / n,
+        "last_tenth": math.fsum(values[-n:]) / n,
+        "n": n,
+    }
+
+
+def _mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values) if values else math.nan
+
+
+def _split_queries(config: RLExperimentConfig, train: Any) -> tuple[list[str], list[str]]:
+    """(training ids, held-out ids) among the training queries with a relevant judgment."""
+    from aptrank.data import dev_slice
+
+    judged = [q for q, j in train.qrels.items() if q in train.queries and any(j.values())]
+    if len(judged) <= config.heldout_size:
+        raise AptrankError(
+            f"{train.name} has {len(judged)} judged training queries; heldout_size "
+            f"{config.heldout_size} leaves none to train on"
+        )
+    fit, heldout = dev_slice(judged, config.heldout_size, config.seed)
+    if config.train_queries and config.train_queries < len(fit):
+        fit = sorted(random.Random(config.seed).sample(fit, config.train_queries))
+    return fit, heldout
+
+
+def _load(config: RLExperimentConfig) -> tuple[Any, Any]:
+    from aptrank.data import load_dataset
+
+    train = load_dataset(config.dataset, config.train_split)
+    test = load_dataset(config.dataset, config.eval_split)
+    return train, test
+
+
+def _evaluate(qrels: Any, run: Any) -> dict[str, float]:
+    from aptrank.evaluate.metrics import evaluate
+
+    ev = evaluate(qrels, run, EVAL_METRICS)
+    return {m: round(v, 4) for m, v in ev.means.items()} | {"queries": ev.n_queries}
+
+
+def _finish(
+    config: RLExperimentConfig, out: Path, result: dict[str, Any], trained: Any
+) -> dict[str, Any]:
+    from aptrank.train.rl.step_log import load_step_log
+
+    steps = load_step_log(Path(trained.out_dir) / "grpo_steps.jsonl")
+    curve = reward_curve(steps, "retrieval")
+    result["reward_curve"] = curve
+    result["curve_tenths"] = {
+        "reward": tenths([p["reward"] for p in curve if p["reward"] is not None]),
+        "retrieval": tenths([p["retrieval"] for p in curve if p["retrieval"] is not None]),
+    }
+    result["training"] = {
+        "policy": trained.out_dir,
+        "steps": trained.global_step,
+        "wall_s": trained.wall_s,
+        "s_per_step": trained.s_per_step,
+        "reused": trained.reused,
+        "resumed_from": trained.resumed_from,
+    }
+    h = result["heldout"]
+    h["rises"] = h["after"]["retrieval"] > h["before"]["retrieval"]
+    write_json(out / f"rl-{config.task}.json", result)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Query rewriting (Rec-R1)
+
+
+def measure_rewrites(
+    policy: str,
+    retriever: Any,
+    queries: Mapping[str, str],
+    qrels: Mapping[str, Mapping[str, float]],
+    ids: Sequence[str],
+    reward: RewardConfig,
+    max_new_tokens: int,
+    batch_size: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, float]:
+    """The reward components (means over ``ids``) of ``policy``'s greedy rewrites, scored
+    exactly as in training (:class:`~aptrank.train.rl.rewards.RetrievalReward`)."""
+    from aptrank.train.rl.rewards import RetrievalReward
+    from aptrank.train.rl.rewrite import RewriteConfig, RewriteRanker
+
+    stage = RewriteRanker(
+        RewriteConfig(model=policy, max_new_tokens=max_new_tokens, batch_size=batch_size),
+        progress=progress,
+    )
+    answers = stage.answers([queries[q] for q in ids])
+    parts = RetrievalReward(retriever, queries, qrels, reward).score_texts(list(ids), answers)
+    return {name: round(_mean(v), 4) for name, v in parts.items()}
+
+
+def rewrite_experiment(
+    config: RLExperimentConfig, out: str | Path, progress: ProgressFactory | None = None
+) -> dict[str, Any]:
+    """Train a query rewriter for ``config.retriever`` and measure it (module docstring)."""
+    from aptrank.rankers import build_ranker
+    from aptrank.train.rl.rewrite import RewriteConfig, RewriteRanker
+    from aptrank.train.rl.rewrite_task import train_rewriter
+
+    if config.task != "rewrite":
+        config = replace(config, task="rewrite")
+    out = Path(out)
+    train, test = _load(config)
+    fit, heldout = _split_queries(config, train)
+    retriever = build_ranker(config.retriever).index(train.corpus)
+    texts = {q: train.queries[q].text for q in train.queries}
+    max_new = config.grpo.max_completion_length
+    bar = _bar_factory(progress)
+    initial = config.grpo.policy
+
+    def heldout_reward(policy: str, what: str) -> dict[str, float]:
+        return measure_rewrites(
+            policy, retriever, texts, train.qrels, heldout, config.reward, max_new,
+            config.batch_size, bar(f"held-out rewrites ({what})"),
+        )  # fmt: skip
+
+    from aptrank.train.rl.rewards import metric_fn
+
+    metric, depth = metric_fn(config.reward.metric, config.reward.rel_level)
+    original = retriever.rank({q: texts[q] for q in heldout}, depth)
+    result: dict[str, Any] = {
+        "task": "rewrite",
+        "config": config.to_dict(),
+        "dataset": train.name,
+        "queries": {"train": len(fit), "heldout": len(heldout), "heldout_ids": heldout},
+        "heldout": {
+            "metric": config.reward.metric,
+            "mode": config.reward.mode,
+            "original_queries": round(
+                _mean([metric(original.get(q, {}), train.qrels[q]) for q in heldout]), 4
+            ),
+            "before": heldout_reward(initial, "untrained"),
+        },
+    }
+    write_json(out / "rl-rewrite.json", result)
+    sub = _subset(train, fit)
+    trained = train_rewriter(
+        out / "policy", sub, ranker=retriever, config=config.grpo, reward=config.reward,
+        progress=progress is not None,
+    )  # fmt: skip
+    result["heldout"]["after"] = heldout_reward(trained.out_dir, "trained")
+
+    test_texts = {q: test.queries[q].text for q in test.qrels if q in test.queries}
+    table: dict[str, dict[str, float]] = {
+        "bm25 original": _evaluate(test.qrels, retriever.rank(test_texts, 1000))
+    }
+    policies = {"zero-shot": initial} if config.zero_shot else {}
+    policies["rl"] = trained.out_dir
+    for name, policy in policies.items():
+        for mode in MODES:
+            stage = RewriteRanker(
+                RewriteConfig(
+                    model=policy, mode=mode, max_new_tokens=max_new, batch_size=config.batch_size
+                ),
+                progress=bar(f"{config.eval_split} rewrites ({name})"),
+            )
+            rewritten = stage.rewrite(test_texts)
+            row = _evaluate(test.qrels, retriever.rank(rewritten, 1000))
+            table[f"{config.retriever} {name} rewrites ({mode})"] = row | {
+                "fallbacks": stage.fallbacks
+            }
+    result["eval"] = {"split": config.eval_split, "metrics": list(EVAL_METRICS), "table": table}
+    return _finish(config, out, result, trained)
+
+
+def _subset(dataset: Any, query_ids: Sequence[str]) -> Any:
+    """The dataset with only ``query_ids``' queries and judgments (what the policy trains on)."""
+    from aptrank.types import Dataset
+
+    keep = set(query_ids)
+    return Dataset(
+        name=dataset.name,
+        corpus=dataset.corpus,
+        queries={q: v for q, v in dataset.queries.items() if q in keep},
+        qrels={q: v for q, v in dataset.qrels.items() if q in keep},
+        split=dataset.split,
+        path=dataset.path,
+    )
+
+
+def _bar_factory(progress: ProgressFactory | None) -> Callable[[str], Any]:
+    return lambda description: progress(description) if progress is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Item summaries (ReLSum)
+
+
+def summary_path(policy: str, config: SummaryConfig) -> Path:
+    """Where the summaries of ``policy`` under ``config`` are cached (one JSONL per policy)."""
+    from aptrank.paths import cache_dir
+    from aptrank.rankers.cache import key
+    from aptrank.teach.teachers.base import model_fingerprint
+    from aptrank.teach.teachers.causal_lm import resolve_llm
+
+    fingerprint = model_fingerprint(resolve_llm(policy))
+    return cache_dir("summaries") / f"{key(fingerprint, asdict(config))}.jsonl"
+
+
+def _unchanged_gain(reward: Any, doc_id: str) -> float:
+    """The retrieval part for an item indexed with its own text (no summary)."""
+    from aptrank.train.rl.summary_reward import rank_gain
+
+    text = reward.corpus[doc_id].full_text
+    queries = reward.item_queries[doc_id]
+    gains = [rank_gain(reward.scorer.rank(doc_id, text, q), reward.cfg.metric) for q in queries]
+    return math.fsum(gains) / len(gains)
+
+
+def summarize_experiment(
+    config: RLExperimentConfig, out: str | Path, progress: ProgressFactory | None = None
+) -> dict[str, Any]:
+    """Train an item summarizer and measure it (module docstring)."""
+    from aptrank.rankers import build_ranker
+    from aptrank.train.rl.summarize import summarize_corpus, summarized_corpus, train_summarizer
+    from aptrank.train.rl.summary_reward import SummaryReward
+
+    if config.task != "summarize":
+        config = replace(config, task="summarize")
+    out = Path(out)
+    train, test = _load(config)
+    fit, heldout = _split_queries(config, train)
+    corpus = train.corpus
+    texts = {q: train.queries[q].text for q in train.queries}
+    fit_qrels = {q: train.qrels[q] for q in fit}
+    held_qrels = {q: train.qrels[q] for q in heldout}
+    trained_items = {d for j in fit_qrels.values() for d, g in j.items() if g > 0}
+    # held-out items: relevant to a held-out query and never a training row (unseen queries and
+    # unseen items)
+    held_items = sorted(
+        {d for j in held_qrels.values() for d, g in j.items() if g > 0 and d in corpus}
+        - trained_items
+    )
+    if not held_items:
+        raise AptrankError("no held-out item outside the training items to measure on")
+    rcfg = config.summary_reward
+    scfg = SummaryConfig(
+        max_new_tokens=config.grpo.max_completion_length,
+        max_text_words=config.max_text_words,
+        max_words=rcfg.max_words,
+        batch_size=config.batch_size,
+    )
+    bar = _bar_factory(progress)
+    heldout_reward = SummaryReward(corpus, texts, held_qrels, rcfg)
+
+    def summaries(policy: str, ids: Sequence[str], what: str) -> dict[str, str]:
+        job = summarize_corpus(
+            corpus, ids, policy, scfg, summary_path(policy, scfg), bar(f"summaries ({what})")
+        )
+        return job.summaries
+
+    def measure(policy: str, what: str) -> dict[str, float]:
+        got = summaries(policy, held_items, f"held-out, {what}")
+        parts = heldout_reward.score_texts(held_items, [got.get(d, "") for d in held_items])
+        return {name: round(_mean(v), 4) for name, v in parts.items()}
+
+    unchanged = [_unchanged_gain(heldout_reward, d) for d in held_items]
+    initial = config.grpo.policy
+    result: dict[str, Any] = {
+        "task": "summarize",
+        "config": config.to_dict(),
+        "dataset": train.name,
+        "queries": {"train": len(fit), "heldout": len(heldout), "heldout_ids": heldout},
+        "heldout": {
+            "metric": rcfg.metric,
+            "mode": rcfg.mode,
+            "items": len(held_items),
+            "unchanged_items": round(_mean(unchanged), 4),
+            "before": measure(initial, "untrained"),
+        },
+    }
+    write_json(out / "rl-summarize.json", result)
+    trained = train_summarizer(
+        out / "policy", corpus, fit_qrels, texts, config=config.grpo, reward=rcfg,
+        max_text_words=config.max_text_words, progress=progress is not None,
+        meta={"dataset": train.name, "query_ids": fit},
+    )  # fmt: skip
+    result["heldout"]["after"] = measure(trained.out_dir, "trained")
+
+    ids = sorted(corpus)
+    if config.summary_docs and config.summary_docs < len(ids):
+        ids = sorted(random.Random(config.seed).sample(ids, config.summary_docs))
+    sub = {d: corpus[d] for d in ids}
+    keep = set(ids)
+    qrels = {q: {d: g for d, g in j.items() if d in keep} for q, j in test.qrels.items()}
+    qrels = {q: j for q, j in qrels.items() if any(g > 0 for g in j.values())}
+    if not qrels:
+        raise AptrankError(
+            f"no {config.eval_split} query has a relevant item among the {len(ids)} sampled items"
+        )
+    test_texts = {q: test.queries[q].text for q in qrels if q in test.queries}
+
+    def score(index: Mapping[str, Any]) -> dict[str, float]:
+        ranker = build_ranker(config.retriever).index(dict(index))
+        return _evaluate(qrels, ranker.rank(test_texts, 1000))
+
+    table = {"without summaries": score(sub)}
+    policies = {"zero-shot": initial} if config.zero_shot else {}
+    policies["rl"] = trained.out_dir
+    written: dict[str, int] = {}
+    for name, policy in policies.items():
+        got = summaries(policy, ids, f"sub-corpus, {name}")
+        written[name] = len(got)
+        for mode in MODES:
+            table[f"{name} summaries ({mode})"] = score(summarized_corpus(sub, got, mode))
+    result["eval"] = {
+        "split": config.eval_split,
+        "metrics": list(EVAL_METRICS),
+        "sub_corpus": {
+            "items": len(ids),
+            "of": len(corpus),
+            "seed": config.seed,
+            "queries_scored": len(test_texts),
+            "summarized": written,
+        },
+        "table": table,
+    }
+    return _finish(config, out, result, trained)
+
+
+def run_experiment(
+    config: RLExperimentConfig, out: str | Path, progress: ProgressFactory | None = None
+) -> dict[str, Any]:
+    """:func:`rewrite_experiment` or :func:`summarize_experiment`, by ``config.task``."""
+    fn = rewrite_experiment if config.task == "rewrite" else summarize_experiment
+    return fn(config, out, progress)

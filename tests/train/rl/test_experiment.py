@@ -1,0 +1,150 @@
+"""RL experiments end to end (rewrite and summarize) with a tiny random-weight Llama on a small
+BEIR folder: the held-out slice stays out of training, before/after and the evaluation table are
+measured, the reward curve has one point per step, a rerun trains and generates nothing, the CLI
+and the run job's steps work. Checks plumbing, not learning (benchmarks/rl.py measures that)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("trl")
+
+from aptrank.train.rl.experiment import (  # noqa: E402
+    RLExperimentConfig,
+    rewrite_experiment,
+    summarize_experiment,
+)
+from aptrank.train.rl.grpo import GRPOTrainConfig  # noqa: E402
+from tests.teach.tiny_llm import tiny_llama_folder  # noqa: E402
+from tests.train.test_distill import write_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory) -> Path:
+    return tiny_llama_folder(tmp_path_factory.mktemp("tiny") / "llama")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("data") / "tiny")
+
+
+def tiny_grpo(policy: Path, **overrides) -> GRPOTrainConfig:
+    options = dict(
+        policy=str(policy),
+        num_generations=2,
+        per_device_batch=4,
+        max_completion_length=6,
+        learning_rate=1e-3,
+        max_steps=2,
+        save_steps=1,
+    )
+    return GRPOTrainConfig(**{**options, **overrides})
+
+
+def test_rewrite_experiment_measures_before_after_and_the_table(policy, dataset, tmp_path):
+    config = RLExperimentConfig(
+        dataset=str(dataset), task="rewrite", heldout_size=3, grpo=tiny_grpo(policy)
+    )
+    out = tmp_path / "rw"
+    result = rewrite_experiment(config, out)
+
+    heldout = set(result["queries"]["heldout_ids"])
+    record = json.loads((out / "policy" / "aptrank_train.json").read_text())
+    trained_on = set(record["meta"]["query_ids"])
+    assert len(heldout) == 3 and not heldout & trained_on and len(trained_on) == 7
+    h = result["heldout"]
+    for when in ("before", "after"):
+        assert set(h[when]) >= {"retrieval", "format", "length", "parse_failed", "total"}
+        assert 0 <= h[when]["retrieval"] <= 1
+    assert h["rises"] == (h["after"]["retrieval"] > h["before"]["retrieval"])
+    assert [p["step"] for p in result["reward_curve"]] == [1, 2]
+    assert all(p["kl"] is not None for p in result["reward_curve"])  # beta > 0 logs the KL
+    assert result["curve_tenths"]["reward"]["n"] == 1
+    table = result["eval"]["table"]
+    assert list(table) == [
+        "bm25 original",
+        "bm25 zero-shot rewrites (replace)",
+        "bm25 zero-shot rewrites (append)",
+        "bm25 rl rewrites (replace)",
+        "bm25 rl rewrites (append)",
+    ]
+    assert all(0 <= row["ndcg@10"] <= 1 and row["queries"] == 4 for row in table.values())
+    saved = json.loads((out / "rl-rewrite.json").read_text())
+    assert saved["eval"]["table"] == table and saved["config"]["grpo"]["max_steps"] == 2
+
+    again = rewrite_experiment(config, out)
+    assert again["training"]["reused"] and again["eval"]["table"] == table
+
+
+def test_summarize_experiment_scores_the_sub_corpus_with_and_without(policy, dataset, tmp_path):
+    config = RLExperimentConfig(
+        dataset=str(dataset),
+        task="summarize",
+        heldout_size=3,
+        summary_docs=12,
+        grpo=tiny_grpo(policy),
+    )
+    result = summarize_experiment(config, tmp_path / "sm")
+    h = result["heldout"]
+    assert h["items"] >= 1 and 0 <= h["unchanged_items"] <= 1
+    assert 0 <= h["before"]["retrieval"] <= 1 and 0 <= h["after"]["retrieval"] <= 1
+    ev = result["eval"]
+    assert ev["sub_corpus"]["items"] == 12 and ev["sub_corpus"]["of"] == 16
+    assert list(ev["table"]) == [
+        "without summaries",
+        "zero-shot summaries (replace)",
+        "zero-shot summaries (append)",
+        "rl summaries (replace)",
+        "rl summaries (append)",
+    ]
+    # only test queries with a relevant item in the sub-corpus are scored
+    n = ev["sub_corpus"]["queries_scored"]
+    assert 1 <= n <= 4 and all(row["queries"] == n for row in ev["table"].values())
+    assert [p["step"] for p in result["reward_curve"]] == [1, 2]
+
+    from aptrank.paths import cache_dir
+
+    files = sorted(cache_dir("summaries").glob("*.jsonl"))
+    assert len(files) == 2  # one per policy: untrained and trained
+    stamps = [f.stat().st_mtime_ns for f in files]
+    again = summarize_experiment(config, tmp_path / "sm")
+    assert [f.stat().st_mtime_ns for f in files] == stamps  # nothing generated again
+    assert again["training"]["reused"] and again["eval"]["table"] == ev["table"]
+
+
+def test_cli_and_run_steps(policy, dataset, tmp_path):
+    from typer.testing import CliRunner
+
+    from aptrank.cli.main import app
+    from aptrank.job import RunConfig, run_job
+
+    runner = CliRunner()
+    out = tmp_path / "cli"
+    args = [
+        "rl", "rewrite", str(dataset), "--policy", str(policy), "--steps", "1",
+        "--generations", "2", "--batch", "4", "--max-tokens", "6", "--heldout", "3",
+        "--no-zero-shot", "--no-progress", "--out", str(out),
+    ]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "held-out ndcg@10" in result.output and (out / "rl-rewrite.json").exists()
+    assert "zero-shot" not in json.dumps(json.loads((out / "rl-rewrite.json").read_text())["eval"])
+
+    bad = runner.invoke(app, [*args[:3], "--mode", "sideways", "--out", str(tmp_path / "x")])
+    assert bad.exit_code != 0
+
+    config = RunConfig(
+        dataset=str(dataset),
+        steps=("rl-rewrite", "report"),
+        rl_options={"heldout_size": 3, "zero_shot": False, "grpo": tiny_grpo(policy).to_dict()},
+    )
+    run = run_job(config, tmp_path / "run")
+    assert "rewrite" in run.rl
+    page = (tmp_path / "run" / "report.html").read_text()
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "RL against the ranking metric" in page and "reward curves" in page
+    assert "## RL: rewrite" in summary and "bm25 rl rewrites (append)" in summary
