@@ -262,6 +262,7 @@ def _generate_batch(
 
     chat = bool(getattr(tokenizer, "chat_template", None))
     enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=not chat)
+    enc = enc.to(model.device)
     start = enc["input_ids"].shape[1]
 
     class FirstLine(StoppingCriteria):

@@ -191,7 +191,8 @@ def _dequantize_gguf(gguf: Path, out: Path) -> None:
 
 
 def load_causal_lm(name: str, dtype: str = "float32") -> tuple[Any, Any, str]:
-    """``(model, tokenizer, fingerprint)`` for ``name``; the model is in eval mode on the CPU.
+    """``(model, tokenizer, fingerprint)`` for ``name``; the model is in eval mode on
+    :func:`~aptrank.rankers.encoders.default_device` (the CPU unless a GPU is there).
 
     The fingerprint is that of the source (the GGUF file or the folder), not of the cached copy.
     """
@@ -208,7 +209,9 @@ def load_causal_lm(name: str, dtype: str = "float32") -> tuple[Any, Any, str]:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype))
     except (OSError, ValueError) as e:
         raise ModelNotFoundError(f"cannot load causal LM {name!r} from {folder}: {e}") from None
-    model.eval()
+    from aptrank.rankers.encoders import default_device
+
+    model.to(default_device()).eval()
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -128,7 +128,7 @@ class LLMJudgeTeacher:
         chat = bool(getattr(tokenizer, "chat_template", None))
         enc = tokenizer(
             list(prompts), return_tensors="pt", padding=True, add_special_tokens=not chat
-        )
+        ).to(model.device)
         mask = enc["attention_mask"]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: count real tokens only
         with torch.inference_mode():

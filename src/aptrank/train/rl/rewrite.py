@@ -145,52 +145,19 @@ class RewriteRanker(QueryRewriter):
         return self._lm
 
     def _generate(self, texts: Sequence[str]) -> list[str]:
-        """Answers for a batch of query texts: the chat prompt tokenized as TRL's GRPOTrainer
-        tokenizes it in training, left-padded, decoded as TRL decodes completions."""
-        import torch
-        from transformers import GenerationConfig
+        """Answers for a batch of query texts, generated as in training."""
+        from aptrank.train.rl.generation import generate
 
         model, tok = self._load()
-        ids = prompt_ids(tok, texts)
-        width = max(len(x) for x in ids)
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids])
-        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
-        sample = self.cfg.temperature > 0
-        generation = GenerationConfig(
-            max_new_tokens=self.cfg.max_new_tokens,
-            do_sample=sample,
-            temperature=self.cfg.temperature if sample else None,
-            top_p=None,
-            top_k=None,
-            pad_token_id=pad,
-            eos_token_id=_eos_ids(model, tok),
-        )
-        if sample:
-            torch.manual_seed(self.cfg.seed)
-        with torch.inference_mode():
-            out = model.generate(
-                input_ids=input_ids, attention_mask=mask, generation_config=generation
-            )
-        return tok.batch_decode(out[:, width:], skip_special_tokens=True)
+        return generate(
+            model, tok, prompt_ids(tok, texts), self.cfg.max_new_tokens,
+            self.cfg.temperature, self.cfg.seed,
+        )  # fmt: skip
 
 
 def prompt_ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
     """Token ids of the rewrite prompt for each query text, made as TRL's ``GRPOTrainer`` makes
     them for chat prompts (``apply_chat_template`` with the generation prompt)."""
-    encoded = tokenizer.apply_chat_template(
-        [rewrite_messages(t) for t in texts],
-        add_generation_prompt=True,
-        tokenize=True,
-        return_dict=True,
-    )
-    return [list(x) for x in encoded["input_ids"]]
+    from aptrank.train.rl.generation import chat_prompt_ids
 
-
-def _eos_ids(model: Any, tok: Any) -> list[int]:
-    """Every end id the model declares plus the tokenizer's (what ends a completion in TRL)."""
-    declared = model.generation_config.eos_token_id
-    ids = [] if declared is None else [declared] if isinstance(declared, int) else list(declared)
-    if tok.eos_token_id is not None and tok.eos_token_id not in ids:
-        ids = [tok.eos_token_id, *ids]
-    return ids
+    return chat_prompt_ids(tokenizer, [rewrite_messages(t) for t in texts])

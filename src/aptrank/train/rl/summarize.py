@@ -245,34 +245,11 @@ def _drop_torn_tail(path: Path) -> None:
 def generate_greedy(
     model: Any, tokenizer: Any, messages: Sequence[Sequence[Mapping[str, str]]], max_new_tokens: int
 ) -> list[str]:
-    """Greedy answers to chat ``messages``, tokenized as TRL's ``GRPOTrainer`` tokenizes chat
-    prompts in training (chat template with the generation prompt), left-padded, decoded as TRL
-    decodes completions — the rewrite stage's generation, for any prompt."""
-    import torch
-    from transformers import GenerationConfig
+    """Greedy answers to chat ``messages``, generated as TRL's ``GRPOTrainer`` generates in
+    training (:mod:`aptrank.train.rl.generation`)."""
+    from aptrank.train.rl.generation import chat_prompt_ids, generate
 
-    from aptrank.train.rl.rewrite import _eos_ids
-
-    encoded = tokenizer.apply_chat_template(
-        [list(m) for m in messages], add_generation_prompt=True, tokenize=True, return_dict=True
-    )
-    ids = [list(x) for x in encoded["input_ids"]]
-    width = max(len(x) for x in ids)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids])
-    mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
-    generation = GenerationConfig(
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        temperature=None,
-        top_p=None,
-        top_k=None,
-        pad_token_id=pad,
-        eos_token_id=_eos_ids(model, tokenizer),
-    )
-    with torch.inference_mode():
-        out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=generation)
-    return tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+    return generate(model, tokenizer, chat_prompt_ids(tokenizer, messages), max_new_tokens)
 
 
 def summarized_corpus(

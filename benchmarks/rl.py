@@ -1,0 +1,242 @@
+"""RL against the ranking metric on SciFact: a query rewriter (Rec-R1) and an item summarizer
+(ReLSum) trained with GRPO, the retriever (BM25) as a black box inside the reward.
+
+    python benchmarks/rl.py [--parts rewrite summarize] [--steps 50] [--threads 2]
+        [--policy smollm2-135m-instruct] [--summary-docs 1000] [--name rl]
+
+CPU configuration (the default): SmolLM2-135M-Instruct, full fine-tuning, 4 prompts x 4
+generations x 48 tokens per step (40 for summaries), 50 steps — about 30 minutes per task on 2
+idle cores, plus the greedy generations of the before/after and evaluation measurements. What each
+part measures (:mod:`aptrank.train.rl.experiment`):
+
+* the retrieval part of the reward on 100 held-out training queries (a seeded slice the policy
+  never trains on), with the untrained and with the trained policy;
+* the reward curve (total, retrieval part, KL, completion length per step) and the mean reward of
+  the first and last tenth of steps;
+* SciFact test NDCG@10 / Recall@100: BM25 on original queries, on zero-shot and RL rewrites
+  (replace and append); BM25 on a fixed random sub-corpus (``--summary-docs`` items, seed 0)
+  without summaries and with zero-shot and RL summaries (replace and append), test judgments
+  restricted to it.
+
+Everything is resumable: policies checkpoint every 10 steps under
+``$APTRANK_CACHE/rl/<name>/<task>/policy``, rewrites and summaries are cached; kill the job and run
+it again. A finished policy is reused, so a rerun only re-scores. Writes
+``benchmarks/results/<name>.json`` (``rewrite.reward_curve``, ``summarize.reward_curve``, the
+``ndcg@10`` table, the configuration), ``<name>.md`` and ``<name>.png`` (the reward curves).
+``benchmarks/rl_gpu.sh`` is the GPU configuration (Qwen2.5-Coder-0.5B-Instruct, more steps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+DATA = Path(os.environ.get("APTRANK_BENCH_DATA", Path(__file__).parents[2] / "shared" / "data"))
+PARTS = ("rewrite", "summarize")
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
+    p.add_argument("--dataset", default="scifact")
+    p.add_argument("--policy", default="smollm2-135m-instruct")
+    p.add_argument("--lora", action="store_true", help="train LoRA adapters (use --lr 1e-4)")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--generations", type=int, default=4)
+    p.add_argument("--batch", type=int, default=16, help="completions per step")
+    p.add_argument("--rewrite-tokens", type=int, default=48)
+    p.add_argument("--summary-tokens", type=int, default=40)
+    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument("--beta", type=float, default=0.04)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy CPU)")
+    p.add_argument("--heldout", type=int, default=100)
+    p.add_argument("--train-queries", type=int, default=0)
+    p.add_argument("--summary-docs", type=int, default=1000, help="0: the whole corpus")
+    p.add_argument("--eval-batch", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", default="rl", help="results file stem (GPU: rl-gpu)")
+    p.add_argument("--results", type=Path, default=RESULTS, help="where results are written")
+    p.add_argument("--work", type=Path, default=None, help="policies (default: the cache)")
+    return p.parse_args(argv)
+
+
+def configs(args: argparse.Namespace) -> dict[str, Any]:
+    from aptrank.train.rl.experiment import RLExperimentConfig
+    from aptrank.train.rl.grpo import GRPOTrainConfig
+
+    dataset = str(DATA / args.dataset) if (DATA / args.dataset).exists() else args.dataset
+    grpo = GRPOTrainConfig(
+        policy=args.policy,
+        lora=args.lora,
+        num_generations=args.generations,
+        per_device_batch=args.batch,
+        max_completion_length=args.rewrite_tokens,
+        learning_rate=args.lr,
+        beta=args.beta,
+        max_steps=args.steps,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    base = RLExperimentConfig(
+        dataset=dataset,
+        heldout_size=args.heldout,
+        train_queries=args.train_queries,
+        seed=args.seed,
+        grpo=grpo,
+        summary_docs=args.summary_docs,
+        batch_size=args.eval_batch,
+    )
+    return {
+        "rewrite": replace(base, task="rewrite"),
+        "summarize": replace(
+            base,
+            task="summarize",
+            grpo=replace(grpo, max_completion_length=args.summary_tokens),
+        ),
+    }
+
+
+def bars(description: str) -> Any:
+    """Progress as log lines every tenth (a background job's log, not a terminal)."""
+    state = {"next": 0.0}
+
+    def update(done: int, total: int) -> None:
+        if total and (done / total >= state["next"] or done == total):
+            log(f"  {description}: {done}/{total}")
+            state["next"] = done / total + 0.1
+
+    return update
+
+
+def fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else ("" if v is None else str(v))
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# RL benchmark, {report.get('dataset')} ({report.get('cpus')} CPUs, "
+        f"{report.get('updated')})",
+        "",
+    ]
+    for task in PARTS:
+        r = report.get(task)
+        if not r:
+            continue
+        g = r["config"]["grpo"]
+        h = r["heldout"]
+        t = r["curve_tenths"]
+        lines += [
+            f"## {task}",
+            "",
+            f"Policy {g['policy']} ({'LoRA' if g['lora'] else 'full'}), {r['training']['steps']} "
+            f"GRPO steps of {g['per_device_batch']} completions ({g['num_generations']} per "
+            f"prompt, {g['max_completion_length']} tokens), lr {g['learning_rate']}, beta "
+            f"{g['beta']}; {r['queries']['train']} training queries, "
+            f"{fmt(r['training']['s_per_step'])} s/step.",
+            "",
+            f"| held-out ({h['metric']}, {h['mode']}) | retrieval part | total reward | "
+            "parse failures |",
+            "|:---|---:|---:|---:|",
+        ]
+        base = "original queries" if task == "rewrite" else "items unchanged"
+        base_value = h.get("original_queries", h.get("unchanged_items"))
+        lines.append(f"| {base} | {fmt(base_value)} | | |")
+        for when in ("before", "after"):
+            m = h[when]
+            label = "untrained policy" if when == "before" else "trained policy"
+            lines.append(
+                f"| {label} | {fmt(m['retrieval'])} | {fmt(m['total'])} | "
+                f"{fmt(m['parse_failed'])} |"
+            )
+        lines += [
+            "",
+            f"Mean reward, first tenth of steps {fmt(t['reward']['first_tenth'])}, last tenth "
+            f"{fmt(t['reward']['last_tenth'])} (retrieval part {fmt(t['retrieval']['first_tenth'])}"
+            f" → {fmt(t['retrieval']['last_tenth'])}).",
+            "",
+        ]
+        ev = r["eval"]
+        if task == "summarize":
+            s = ev["sub_corpus"]
+            lines += [
+                f"Evaluated on a random sub-corpus of {s['items']} of {s['of']} items (seed "
+                f"{s['seed']}); {s['queries_scored']} {ev['split']} queries have a relevant item "
+                "in it.",
+                "",
+            ]
+        lines += [f"| configuration | {ev['split']} NDCG@10 | Recall@100 |", "|:---|---:|---:|"]
+        for name, row in ev["table"].items():
+            lines.append(f"| {name} | {fmt(row['ndcg@10'])} | {fmt(row['recall@100'])} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    from aptrank.report.plots import reward_curves
+
+    curves = {t: report[t]["reward_curve"] for t in PARTS if report.get(t)}
+    uri = reward_curves(curves)
+    path.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    for var, value in (
+        ("HF_HUB_OFFLINE", "1"),
+        ("TRANSFORMERS_OFFLINE", "1"),
+        ("TRANSFORMERS_VERBOSITY", "error"),
+        ("TOKENIZERS_PARALLELISM", "false"),
+    ):
+        os.environ.setdefault(var, value)
+    from aptrank.experiment import package_versions
+    from aptrank.paths import cache_dir
+    from aptrank.train.rl.experiment import run_experiment
+
+    results: Path = args.results
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"{args.name}.json"
+    report: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    work = args.work or cache_dir("rl") / args.name
+    report["command"] = " ".join(["python benchmarks/rl.py", *(argv or sys.argv[1:])])
+    table = report.setdefault("ndcg@10", {})
+    for task, config in configs(args).items():
+        if task not in args.parts:
+            continue
+        log(f"{task}: {config.grpo.max_steps} steps of {config.grpo.policy}")
+        r = run_experiment(config, work / task, progress=bars)
+        report[task] = r
+        report["dataset"] = r["dataset"]
+        for name, row in r["eval"]["table"].items():
+            table[f"{task}: {name}"] = row["ndcg@10"]
+        h = r["heldout"]
+        log(
+            f"{task}: held-out retrieval {h['before']['retrieval']:.4f} -> "
+            f"{h['after']['retrieval']:.4f}; tenths {r['curve_tenths']['reward']}"
+        )
+        report.update(
+            updated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            versions=package_versions(),
+            cpus=len(os.sched_getaffinity(0)),
+            config={**report.get("config", {}), task: r["config"]},
+        )
+        path.write_text(json.dumps(report, indent=1, default=str) + "\n")
+        (results / f"{args.name}.md").write_text(to_markdown(report))
+        plot(report, results / f"{args.name}.png")
+        log(f"saved {path}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The GPU configuration of the RL benchmark (not run in CI): Qwen2.5-Coder-0.5B-Instruct as the
+# policy, 300 GRPO steps of 64 completions (8 per prompt), every SciFact item summarized (no
+# sub-corpus). Policy, rollouts, rewrites and summaries run on the GPU (APTRANK_DEVICE; TRL picks
+# bf16 there through GRPOTrainConfig.precision="auto"); BM25 rewards stay on the CPU. Resumable
+# like the CPU run. Writes benchmarks/results/rl-gpu.{json,md,png}. Arguments after the script's
+# override its defaults (argparse keeps the last value), which is how the CPU test runs it tiny.
+#
+#   APTRANK_DATA=../shared/data bash benchmarks/rl_gpu.sh
+#
+# The packaged Qwen GGUF is ~400 MB: a lent GPU machine without internet needs it in its cache
+# (APTRANK_CACHE/models) beforehand.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+export APTRANK_DEVICE=${APTRANK_DEVICE:-cuda}
+if [ "$APTRANK_DEVICE" != cpu ]; then
+    "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU visible')"
+fi
+"$PY" benchmarks/rl.py --name rl-gpu \
+    --policy qwen2.5-coder-0.5b-instruct --steps 300 --generations 8 --batch 64 \
+    --lr 5e-6 --beta 0.04 --summary-docs 0 --eval-batch 64 "$@"
