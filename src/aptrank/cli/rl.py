@@ -102,9 +102,11 @@ def rewrite(
     progress: bool = PROGRESS,
     verbose: bool = VERBOSE,
 ) -> None:
-    """Train a query rewriter with GRPO (reward: the retriever's metric for the rewrite), then
-    score BM25 on original, zero-shot and RL rewrites. The policy plugs into pipelines as
-    'rewrite[model=<out>/policy,mode=append]>>bm25'."""
+    """Train a query rewriter with GRPO against the retriever's metric (Rec-R1).
+
+    Measures the retrieval reward on held-out training queries before and after, then scores
+    BM25 on original, zero-shot and RL rewrites. The policy plugs into pipelines as
+    'rewrite\\[model=OUT/policy,mode=append]>>bm25'."""
     from aptrank.errors import AptrankError
     from aptrank.train.rl.experiment import RLExperimentConfig
     from aptrank.train.rl.rewards import RewardConfig
@@ -157,9 +159,11 @@ def summarize(
     progress: bool = PROGRESS,
     verbose: bool = VERBOSE,
 ) -> None:
-    """Train an item summarizer with GRPO (reward: how well each item is retrieved for its
-    training queries when indexed with its summary), then score the test queries on a random
-    sub-corpus indexed without and with the summaries."""
+    """Train an item summarizer with GRPO against the retriever's metric (ReLSum).
+
+    The reward is how well each item is retrieved for its training queries when indexed with
+    its summary; the test queries are then scored on a random sub-corpus indexed without and
+    with the summaries."""
     from aptrank.errors import AptrankError
     from aptrank.train.rl.experiment import RLExperimentConfig
     from aptrank.train.rl.summary_reward import SummaryRewardConfig
