@@ -1,7 +1,7 @@
 """Distillation benchmark on SciFact: every teacher tried, the student scaling curve, throughput.
 
     python benchmarks/distill.py [--parts teachers judges teach students throughput]
-        [--sizes 0 100 200 400] [--synthetic-docs 500] [--depth 30] [--max-length 256]
+        [--sizes 0 50 100 200] [--synthetic-docs 800] [--depth 30] [--max-length 256]
 
 CPU configuration (the default): every ranker reranks BM25's top ``--depth`` (30) with max length
 256; the dev slice is 100 training queries (seed 0) and every choice is made on it:
@@ -342,7 +342,7 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     parser.add_argument("--dataset", default="scifact")
     parser.add_argument("--teachers", nargs="+", default=list(TEACHERS))
-    parser.add_argument("--sizes", nargs="+", type=int, default=[0, 100, 200, 400])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[0, 50, 100, 200])
     parser.add_argument("--synthetic-docs", type=int, default=800)
     parser.add_argument("--depth", type=int, default=30)
     parser.add_argument("--max-length", type=int, default=256)

@@ -13,5 +13,5 @@ PY=${PY:-.venv/bin/python}
 export APTRANK_DEVICE=${APTRANK_DEVICE:-cuda}
 "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU visible')"
 "$PY" benchmarks/distill.py --name distill-gpu \
-    --depth 100 --synthetic-docs 8000 --sizes 0 1000 2000 4000 \
+    --depth 100 --synthetic-docs 8000 --sizes 0 500 1000 2000 \
     --batch-size 64 --max-length 256 --pairs 2000 "$@"

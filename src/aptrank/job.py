@@ -75,7 +75,7 @@ class RunConfig:
     seed: int = 0
     teacher: str = DEFAULT_TEACHER
     synthetic_docs: int = 800
-    sizes: tuple[int, ...] = (0, 100, 200, 400)
+    sizes: tuple[int, ...] = (0, 50, 100, 200)
     #: further TeachConfig / DistillConfig fields for the teach and distill steps
     teach_options: dict[str, Any] = field(default_factory=dict)
     distill_options: dict[str, Any] = field(default_factory=dict)

@@ -96,7 +96,7 @@ def distill(
     teacher: str = TEACHER_OPTION,
     student: str = typer.Option("all-MiniLM-L6-v2", "--student", help="Student backbone."),
     sizes: str = typer.Option(
-        "0,100,200,400", "--sizes", help="Synthetic queries per curve point (0: human only)."
+        "0,50,100,200", "--sizes", help="Synthetic queries per curve point (0: human only)."
     ),
     loss: str = typer.Option("margin-mse", "--loss", help="margin-mse or bce (soft labels)."),
     epochs: float = typer.Option(1.0, "--epochs", min=0.01),
