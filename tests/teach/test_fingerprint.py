@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from aptrank.rankers import cache as base  # where the fingerprint lives
-from aptrank.teach.teachers.base import model_fingerprint
+from aptrank.rankers.cache import model_fingerprint
 
 
 def _model(folder: Path, weights: bytes) -> Path:

@@ -7,7 +7,8 @@ import sys
 def test_importing_teach_and_every_teacher_loads_no_heavy_library():
     code = (
         "import sys, aptrank.teach, aptrank.teach.teachers\n"
-        "from aptrank.teach.teachers import causal_lm, cross_encoder, http, llm_judge, prompts\n"
+        "from aptrank.teach.teachers import cross_encoder, http, llm_judge, prompts\n"
+        "from aptrank.rankers import llm, rewrite, prompts as lm_prompts, generation\n"
         "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'pandas',"
         " 'pyarrow') if m in sys.modules]\n"
         "print(','.join(heavy))\n"

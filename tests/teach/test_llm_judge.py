@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from aptrank.errors import AptrankError, ModelNotFoundError
+from aptrank.rankers import llm as causal_lm
+from aptrank.rankers.cache import model_fingerprint
 from aptrank.teach import teacher_id
-from aptrank.teach.teachers import causal_lm
-from aptrank.teach.teachers.base import model_fingerprint
 from aptrank.teach.teachers.llm_judge import LLMJudgeConfig, LLMJudgeTeacher, _answer_token_ids
 from tests.teach.tiny_llm import tiny_gguf, tiny_llama_folder, tiny_tokenizer
 

@@ -34,9 +34,9 @@ def _ce(arg: str | None, options: dict[str, str]) -> Ranker:
 
 @register("rewrite")
 def _rewrite(arg: str | None, options: dict[str, str]) -> Ranker:
-    # The rewriter is trained by aptrank.train.rl and loads LMs through aptrank.teach; it is
-    # imported only when a pipeline names it, so the rankers package stays below both.
-    from aptrank.train.rl.rewrite import RewriteConfig, RewriteRanker
+    # imported when a pipeline names it: it brings the LM loading code (still no torch until a
+    # query is rewritten)
+    from aptrank.rankers.rewrite import RewriteConfig, RewriteRanker
 
     fixed = {"model": arg} if arg else {}
     return RewriteRanker(options_to_config(RewriteConfig, options, **fixed))

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from aptrank.errors import AptrankError, DataError
+from aptrank.rankers.cache import model_fingerprint
+from aptrank.rankers.llm import DEFAULT_JUDGE, load_causal_lm, resolve_llm
 from aptrank.teach.query_filter import (
     REASONS,
     clean_query,
@@ -30,8 +32,6 @@ from aptrank.teach.query_filter import (
     is_unfinished,
     query_problem,
 )
-from aptrank.teach.teachers.base import model_fingerprint
-from aptrank.teach.teachers.causal_lm import DEFAULT_JUDGE, load_causal_lm, resolve_llm
 from aptrank.types import Corpus, Doc, Query
 
 logger = logging.getLogger(__name__)

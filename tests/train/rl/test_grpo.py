@@ -15,11 +15,11 @@ pytest.importorskip("trl")
 
 from aptrank.errors import AptrankError
 from aptrank.rankers.bm25 import BM25Ranker
+from aptrank.rankers.prompts import completion_text
+from aptrank.rankers.rewrite import prompt_ids
 from aptrank.train.rl.advantage import group_advantages
 from aptrank.train.rl.grpo import GRPOTrainConfig, build_grpo_trainer, train_grpo
-from aptrank.train.rl.prompts import completion_text
 from aptrank.train.rl.rewards import RetrievalReward
-from aptrank.train.rl.rewrite import prompt_ids
 from aptrank.train.rl.rewrite_task import rewrite_rows
 from aptrank.train.rl.step_log import STEP_LOG, load_step_log, warn_if_collapsed
 from aptrank.train.run_folder import MARKER
@@ -204,7 +204,8 @@ def test_bad_rows_are_rejected(policy, tmp_path):
 def test_importing_rl_loads_no_heavy_library():
     code = (
         "import sys, aptrank.train.rl\n"
-        "from aptrank.train.rl import grpo, rewards, rewrite, rewrite_task, prompts, advantage\n"
+        "from aptrank.train.rl import grpo, rewards, rewrite_task, advantage, experiment\n"
+        "from aptrank.rankers import rewrite, prompts\n"
         "from aptrank.rankers import build_ranker\n"
         "build_ranker('rewrite[mode=append]>>bm25')\n"
         "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft', 'datasets') "

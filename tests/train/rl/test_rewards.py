@@ -7,9 +7,10 @@ import random
 import pytest
 
 from aptrank.evaluate import evaluate
+from aptrank.rankers import prompts
 from aptrank.rankers.bm25 import BM25Ranker
-from aptrank.train.rl import advantage, prompts, rewards
-from aptrank.train.rl.prompts import apply_rewrite, completion_text, parse_line
+from aptrank.rankers.prompts import apply_rewrite, completion_text, parse_line
+from aptrank.train.rl import advantage, rewards
 from aptrank.train.rl.rewards import (
     PARSE_FAILURE_REWARD,
     RetrievalReward,

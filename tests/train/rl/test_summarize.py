@@ -12,7 +12,7 @@ import pytest
 from aptrank.errors import AptrankError, DataError
 from aptrank.rankers import build_ranker
 from aptrank.rankers.bm25 import BM25Ranker
-from aptrank.train.rl.prompts import parse_summary, summary_messages
+from aptrank.rankers.prompts import parse_summary, summary_messages
 from aptrank.train.rl.rewards import PARSE_FAILURE_REWARD
 from aptrank.train.rl.summarize import (
     SummaryConfig,

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aptrank.rankers.cache import model_fingerprint
 from aptrank.rankers.encoders import PairScorer, load_pair_scorer
 from aptrank.rankers.models import resolve_model
-from aptrank.teach.teachers.base import model_fingerprint
 
 
 @dataclass(frozen=True)

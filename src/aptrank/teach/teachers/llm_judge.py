@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from aptrank.errors import AptrankError
+from aptrank.rankers.cache import model_fingerprint
 from aptrank.rankers.encoders import length_order
-from aptrank.teach.teachers.base import model_fingerprint
-from aptrank.teach.teachers.causal_lm import DEFAULT_JUDGE, load_causal_lm, resolve_llm
+from aptrank.rankers.llm import DEFAULT_JUDGE, load_causal_lm, resolve_llm
 from aptrank.teach.teachers.prompts import expected_grade, get_prompt
 
 logger = logging.getLogger(__name__)

@@ -6,20 +6,18 @@
 * :mod:`~aptrank.train.rl.grpo` — :func:`train_grpo` through TRL's ``GRPOTrainer``;
 * :mod:`~aptrank.train.rl.step_log` — the per-step log (reward curve) and collapse warnings;
 * :mod:`~aptrank.train.rl.rewrite_task` — :func:`train_rewriter` (Rec-R1 query rewriting);
-* :mod:`~aptrank.train.rl.rewrite` — the ``rewrite[...]>>bm25`` ranker stage;
+* :mod:`~aptrank.rankers.rewrite` — the ``rewrite[...]>>bm25`` ranker stage;
 * :mod:`~aptrank.train.rl.summary_reward` — :class:`SummaryReward` (ReLSum: BM25 rank of an item
   indexed with its summary, for its training queries);
 * :mod:`~aptrank.train.rl.summarize` — :func:`train_summarizer`, the resumable
   :func:`summarize_corpus` job and :func:`summarized_corpus` for any ranker;
-* :mod:`~aptrank.train.rl.prompts` — the one prompt used in training and inference.
+* :mod:`~aptrank.rankers.prompts` — the one prompt used in training and inference.
 
 Importing this package imports neither torch, transformers nor trl (``pip install
 "aptrank[rl]"`` provides them for training).
 """
 
-from aptrank.train.rl.advantage import group_advantages, zero_std_fraction
-from aptrank.train.rl.grpo import GRPOResult, GRPOTrainConfig, build_grpo_trainer, train_grpo
-from aptrank.train.rl.prompts import (
+from aptrank.rankers.prompts import (
     apply_rewrite,
     apply_summary,
     parse_line,
@@ -27,6 +25,9 @@ from aptrank.train.rl.prompts import (
     rewrite_messages,
     summary_messages,
 )
+from aptrank.rankers.rewrite import RewriteConfig, RewriteRanker
+from aptrank.train.rl.advantage import group_advantages, zero_std_fraction
+from aptrank.train.rl.grpo import GRPOResult, GRPOTrainConfig, build_grpo_trainer, train_grpo
 from aptrank.train.rl.rewards import (
     PARSE_FAILURE_REWARD,
     RetrievalReward,
@@ -37,7 +38,6 @@ from aptrank.train.rl.rewards import (
     ndcg_at_k,
     recall_at_k,
 )
-from aptrank.train.rl.rewrite import RewriteConfig, RewriteRanker
 from aptrank.train.rl.rewrite_task import rewrite_rows, train_rewriter
 from aptrank.train.rl.step_log import load_step_log, warn_if_collapsed
 from aptrank.train.rl.summarize import (

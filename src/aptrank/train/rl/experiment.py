@@ -38,8 +38,8 @@ from typing import Any
 
 from aptrank.errors import AptrankError
 from aptrank.experiment import ProgressFactory, write_json
+from aptrank.rankers.prompts import MODES
 from aptrank.train.rl.grpo import GRPOTrainConfig
-from aptrank.train.rl.prompts import MODES
 from aptrank.train.rl.rewards import RewardConfig
 from aptrank.train.rl.summarize import SummaryConfig
 from aptrank.train.rl.summary_reward import SummaryRewardConfig
@@ -198,8 +198,8 @@ def measure_rewrites(
 ) -> dict[str, float]:
     """The reward components (means over ``ids``) of ``policy``'s greedy rewrites, scored
     exactly as in training (:class:`~aptrank.train.rl.rewards.RetrievalReward`)."""
+    from aptrank.rankers.rewrite import RewriteConfig, RewriteRanker
     from aptrank.train.rl.rewards import RetrievalReward
-    from aptrank.train.rl.rewrite import RewriteConfig, RewriteRanker
 
     stage = RewriteRanker(
         RewriteConfig(model=policy, max_new_tokens=max_new_tokens, batch_size=batch_size),
@@ -215,7 +215,7 @@ def rewrite_experiment(
 ) -> dict[str, Any]:
     """Train a query rewriter for ``config.retriever`` and measure it (module docstring)."""
     from aptrank.rankers import build_ranker
-    from aptrank.train.rl.rewrite import RewriteConfig, RewriteRanker
+    from aptrank.rankers.rewrite import RewriteConfig, RewriteRanker
     from aptrank.train.rl.rewrite_task import train_rewriter
 
     if config.task != "rewrite":
@@ -310,9 +310,8 @@ def _bar_factory(progress: ProgressFactory | None) -> Callable[[str], Any]:
 def summary_path(policy: str, config: SummaryConfig) -> Path:
     """Where the summaries of ``policy`` under ``config`` are cached (one JSONL per policy)."""
     from aptrank.paths import cache_dir
-    from aptrank.rankers.cache import key
-    from aptrank.teach.teachers.base import model_fingerprint
-    from aptrank.teach.teachers.causal_lm import resolve_llm
+    from aptrank.rankers.cache import key, model_fingerprint
+    from aptrank.rankers.llm import resolve_llm
 
     fingerprint = model_fingerprint(resolve_llm(policy))
     return cache_dir("summaries") / f"{key(fingerprint, asdict(config))}.jsonl"

@@ -170,8 +170,8 @@ class GRPOResult:
 def resolve_policy(name: str) -> tuple[str, str]:
     """``(folder or hub id, fingerprint)`` of a policy: a packaged GGUF is dequantized once to
     an fp32 safetensors folder (trainable, and fast to reload)."""
-    from aptrank.teach.teachers.base import model_fingerprint
-    from aptrank.teach.teachers.causal_lm import dequantized_copy, resolve_llm
+    from aptrank.rankers.cache import model_fingerprint
+    from aptrank.rankers.llm import dequantized_copy, resolve_llm
 
     source = resolve_llm(name)
     fingerprint = model_fingerprint(source)

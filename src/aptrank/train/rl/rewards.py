@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from aptrank.evaluate.metrics import parse_metric
+from aptrank.rankers.prompts import MODES, apply_rewrite, completion_text, parse_line
 from aptrank.train.rl.advantage import zero_std_fraction
-from aptrank.train.rl.prompts import MODES, apply_rewrite, completion_text, parse_line
 
 #: The whole reward of a completion nothing usable could be read from (see
-#: :func:`~aptrank.train.rl.prompts.parse_line`). Below every reward a parsed answer can get
+#: :func:`~aptrank.rankers.prompts.parse_line`). Below every reward a parsed answer can get
 #: (retrieval and format rewards are >= 0) as long as the length penalty is bounded, so the policy
 #: always prefers writing *something* parseable.
 PARSE_FAILURE_REWARD = -1.0

@@ -2,7 +2,7 @@
 retriever, rewarded by the retriever's metric on the task's judgments.
 
 :func:`rewrite_rows` turns queries into GRPO prompt rows (the prompt of
-:mod:`aptrank.train.rl.prompts`, the one the ``rewrite`` ranker stage uses at inference);
+:mod:`aptrank.rankers.prompts`, the one the ``rewrite`` ranker stage uses at inference);
 :func:`train_rewriter` indexes the retriever, builds the
 :class:`~aptrank.train.rl.rewards.RetrievalReward` and trains with
 :func:`~aptrank.train.rl.grpo.train_grpo`. The trained folder plugs into pipelines as
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from aptrank.errors import AptrankError
+from aptrank.rankers.prompts import rewrite_messages
 from aptrank.train.rl.grpo import GRPOResult, GRPOTrainConfig, train_grpo
-from aptrank.train.rl.prompts import rewrite_messages
 from aptrank.train.rl.rewards import RetrievalReward, RewardConfig
 from aptrank.types import Dataset, Query
 

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from aptrank.errors import AptrankError, DataError
-from aptrank.train.rl.grpo import GRPOResult, GRPOTrainConfig, train_grpo
-from aptrank.train.rl.prompts import (
+from aptrank.rankers.prompts import (
     MODES,
     SUMMARY_PROMPT_VERSION,
     apply_summary,
     parse_summary,
     summary_messages,
 )
+from aptrank.train.rl.grpo import GRPOResult, GRPOTrainConfig, train_grpo
 from aptrank.train.rl.summary_reward import SummaryReward, SummaryRewardConfig
 from aptrank.types import Corpus
 
@@ -141,8 +141,8 @@ def summarize_corpus(
     the next starts; a rerun skips the ids already in the file and ignores a torn last line, so
     a killed job loses at most one batch. A file from another model, prompt or config is an
     error, not silently mixed."""
-    from aptrank.teach.teachers.base import model_fingerprint
-    from aptrank.teach.teachers.causal_lm import resolve_llm
+    from aptrank.rankers.cache import model_fingerprint
+    from aptrank.rankers.llm import resolve_llm
 
     cfg = config or SummaryConfig()
     ids = sorted(corpus) if doc_ids is None else list(dict.fromkeys(doc_ids))
@@ -209,7 +209,7 @@ def _generate_job(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     """Generate the missing summaries batch by batch, appending and fsyncing each batch."""
-    from aptrank.teach.teachers.causal_lm import load_causal_lm
+    from aptrank.rankers.llm import load_causal_lm
 
     lm, tok, _ = load_causal_lm(model)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,8 +246,8 @@ def generate_greedy(
     model: Any, tokenizer: Any, messages: Sequence[Sequence[Mapping[str, str]]], max_new_tokens: int
 ) -> list[str]:
     """Greedy answers to chat ``messages``, generated as TRL's ``GRPOTrainer`` generates in
-    training (:mod:`aptrank.train.rl.generation`)."""
-    from aptrank.train.rl.generation import chat_prompt_ids, generate
+    training (:mod:`aptrank.rankers.generation`)."""
+    from aptrank.rankers.generation import chat_prompt_ids, generate
 
     return generate(model, tokenizer, chat_prompt_ids(tokenizer, messages), max_new_tokens)
 

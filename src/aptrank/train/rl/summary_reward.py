@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from aptrank.evaluate.metrics import parse_metric
-from aptrank.train.rl.prompts import MODES, apply_summary, completion_text, parse_summary
+from aptrank.rankers.prompts import MODES, apply_summary, completion_text, parse_summary
 from aptrank.train.rl.rewards import (
     COMPONENTS,
     PARSE_FAILURE_REWARD,

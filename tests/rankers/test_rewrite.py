@@ -10,7 +10,7 @@ from aptrank.errors import AptrankError
 from aptrank.rankers import PipelineError, build_ranker
 from aptrank.rankers.bm25 import BM25Ranker
 from aptrank.rankers.pipeline import RewritePipeline
-from aptrank.train.rl.rewrite import RewriteConfig, RewriteRanker
+from aptrank.rankers.rewrite import RewriteConfig, RewriteRanker
 from tests.helpers import CORPUS, QUERIES
 from tests.teach.tiny_llm import tiny_llama_folder
 

@@ -1,4 +1,4 @@
-"""Load a local causal LM (an instruct model used as a judge), packaged GGUF models included.
+"""Load a local causal LM (a judge, a query rewriter, a policy), packaged GGUF models included.
 
 A name resolves in one place (:func:`resolve_llm`): a folder or ``.gguf`` file is used as is; a
 registry name (``smollm2-135m-instruct``, ``qwen2.5-coder-0.5b-instruct``) resolves to the GGUF a
@@ -24,7 +24,7 @@ from typing import Any
 
 from aptrank.errors import MissingDependencyError, ModelNotFoundError
 from aptrank.paths import cache_dir
-from aptrank.teach.teachers.base import model_fingerprint
+from aptrank.rankers.cache import model_fingerprint
 
 logger = logging.getLogger(__name__)
 

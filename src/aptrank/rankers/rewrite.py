@@ -2,7 +2,7 @@
 
 A causal LM (an RL-trained policy from :func:`~aptrank.train.rl.rewrite_task.train_rewriter`, or
 any instruct model for zero-shot rewrites) rewrites each query with the prompt it was trained on
-(:mod:`aptrank.train.rl.prompts`); the next stage ranks with the result — the rewrite alone
+(:mod:`aptrank.rankers.prompts`); the next stage ranks with the result — the rewrite alone
 (``mode=replace``) or appended to the original query (``mode=append``). An answer nothing can be
 read from falls back to the original query, so a bad rewrite never loses a query.
 
@@ -26,7 +26,7 @@ from aptrank.errors import AptrankError
 from aptrank.paths import cache_dir
 from aptrank.rankers.cache import KeyValueCache, key
 from aptrank.rankers.pipeline import QueryRewriter
-from aptrank.train.rl.prompts import (
+from aptrank.rankers.prompts import (
     MODES,
     REWRITE_PROMPT_VERSION,
     apply_rewrite,
@@ -81,8 +81,8 @@ class RewriteRanker(QueryRewriter):
     def fingerprint(self) -> str:
         """The model's content fingerprint (computed without loading the model)."""
         if self._fingerprint is None:
-            from aptrank.teach.teachers.base import model_fingerprint
-            from aptrank.teach.teachers.causal_lm import resolve_llm
+            from aptrank.rankers.cache import model_fingerprint
+            from aptrank.rankers.llm import resolve_llm
 
             self._fingerprint = model_fingerprint(resolve_llm(self.cfg.model))
         return self._fingerprint
@@ -137,7 +137,7 @@ class RewriteRanker(QueryRewriter):
 
     def _load(self) -> tuple[Any, Any]:
         if self._lm is None:
-            from aptrank.teach.teachers.causal_lm import load_causal_lm
+            from aptrank.rankers.llm import load_causal_lm
 
             model, tokenizer, fingerprint = load_causal_lm(self.cfg.model)
             self._fingerprint = fingerprint
@@ -146,7 +146,7 @@ class RewriteRanker(QueryRewriter):
 
     def _generate(self, texts: Sequence[str]) -> list[str]:
         """Answers for a batch of query texts, generated as in training."""
-        from aptrank.train.rl.generation import generate
+        from aptrank.rankers.generation import generate
 
         model, tok = self._load()
         return generate(
@@ -158,6 +158,6 @@ class RewriteRanker(QueryRewriter):
 def prompt_ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
     """Token ids of the rewrite prompt for each query text, made as TRL's ``GRPOTrainer`` makes
     them for chat prompts (``apply_chat_template`` with the generation prompt)."""
-    from aptrank.train.rl.generation import chat_prompt_ids
+    from aptrank.rankers.generation import chat_prompt_ids
 
     return chat_prompt_ids(tokenizer, [rewrite_messages(t) for t in texts])

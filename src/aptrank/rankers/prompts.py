@@ -2,7 +2,7 @@
 the original query or a summary the item.
 
 Training (:mod:`aptrank.train.rl.rewrite_task`) and inference (the ``rewrite`` ranker stage,
-:mod:`aptrank.train.rl.rewrite`) both build prompts with :func:`rewrite_messages` and read answers
+:mod:`aptrank.rankers.rewrite`) both build prompts with :func:`rewrite_messages` and read answers
 with :func:`parse_line`, so a policy is evaluated on exactly the prompt it was trained on.
 Changing the wording changes :data:`REWRITE_PROMPT_VERSION`, which keys the rewrite cache.
 The summary task (:mod:`aptrank.train.rl.summarize`) does the same with
