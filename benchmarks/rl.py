@@ -5,8 +5,10 @@
         [--policy smollm2-135m-instruct] [--summary-docs 1000] [--name rl]
 
 CPU configuration (the default): SmolLM2-135M-Instruct, full fine-tuning, 4 prompts x 4
-generations x 48 tokens per step (40 for summaries), 50 steps — about 30 minutes per task on 2
-idle cores, plus the greedy generations of the before/after and evaluation measurements. What each
+generations per step; rewrites: 48 tokens, 50 steps (~45 s/step on 2 idle cores); summaries: 32
+tokens from the title and the first 100 words of the item, 40 steps (the prompts are longer: a
+step with 150 words and 40 tokens took ~110 s) — 30-40 minutes of training per task, plus the
+greedy generations of the before/after and evaluation measurements. What each
 part measures (:mod:`aptrank.train.rl.experiment`):
 
 * the retrieval part of the reward on 100 held-out training queries (a seeded slice the policy
@@ -57,7 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--generations", type=int, default=4)
     p.add_argument("--batch", type=int, default=16, help="completions per step")
     p.add_argument("--rewrite-tokens", type=int, default=48)
-    p.add_argument("--summary-tokens", type=int, default=40)
+    p.add_argument("--summary-tokens", type=int, default=32)
+    p.add_argument("--summary-steps", type=int, default=40, help="GRPO steps of the summarizer")
+    p.add_argument("--summary-words", type=int, default=100, help="item words the policy reads")
     p.add_argument("--lr", type=float, default=1e-5)
     p.add_argument("--beta", type=float, default=0.04)
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy CPU)")
@@ -103,7 +107,10 @@ def configs(args: argparse.Namespace) -> dict[str, Any]:
         "summarize": replace(
             base,
             task="summarize",
-            grpo=replace(grpo, max_completion_length=args.summary_tokens),
+            grpo=replace(
+                grpo, max_completion_length=args.summary_tokens, max_steps=args.summary_steps
+            ),
+            max_text_words=args.summary_words,
         ),
     }
 
@@ -144,7 +151,7 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"GRPO steps of {g['per_device_batch']} completions ({g['num_generations']} per "
             f"prompt, {g['max_completion_length']} tokens), lr {g['learning_rate']}, beta "
             f"{g['beta']}; {r['queries']['train']} training queries, "
-            f"{fmt(r['training']['s_per_step'])} s/step.",
+            f"{r['training']['s_per_step'] or 0:.1f} s/step.",
             "",
             f"| held-out ({h['metric']}, {h['mode']}) | retrieval part | total reward | "
             "parse failures |",

@@ -112,17 +112,42 @@ def scaling_curve(
     return to_data_uri(fig)
 
 
+def _rolling(values: Sequence[float], window: int) -> list[float]:
+    """Trailing mean over ``window`` points (fewer at the start).
+
+    >>> _rolling([1.0, 3.0, 5.0], 2)
+    [1.0, 2.0, 4.0]
+    """
+    out = []
+    for i in range(len(values)):
+        part = values[max(0, i - window + 1) : i + 1]
+        out.append(float(sum(part) / len(part)))
+    return out
+
+
 def reward_curves(curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
-    """GRPO reward curves: per task (a line label), the mean total reward and its retrieval part
-    per optimizer step (left), and the KL to the initial policy (right)."""
+    """GRPO reward curves: per task (a line label), the mean total reward per optimizer step
+    (thin) with its trailing mean over a tenth of the steps (bold) and the retrieval part's
+    trailing mean (dashed), left; the KL to the initial policy, right. One step's reward is a
+    mean over a few prompts, so it jumps with their difficulty; the trailing mean shows the
+    trend."""
     plt = _pyplot()
     fig, (ax, kl) = plt.subplots(1, 2, figsize=(9.6, 3.4))
     for i, (label, points) in enumerate(curves.items()):
         steps = [p["step"] for p in points]
-        ax.plot(steps, [p["reward"] for p in points], color=f"C{i}", label=f"{label}: reward")
+        window = max(1, len(points) // 10)
+        reward = [p["reward"] for p in points]
+        retrieval = [p["retrieval"] for p in points]
+        ax.plot(steps, reward, color=f"C{i}", alpha=0.3, linewidth=0.8)
         ax.plot(
             steps,
-            [p["retrieval"] for p in points],
+            _rolling(reward, window),
+            color=f"C{i}",
+            label=f"{label}: reward ({window}-step mean)",
+        )
+        ax.plot(
+            steps,
+            _rolling(retrieval, window),
             color=f"C{i}",
             linestyle="--",
             label=f"{label}: retrieval part",
