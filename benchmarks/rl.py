@@ -5,10 +5,10 @@
         [--policy smollm2-135m-instruct] [--summary-docs 1000] [--name rl]
 
 CPU configuration (the default): SmolLM2-135M-Instruct, full fine-tuning, 4 prompts x 4
-generations per step; rewrites: 48 tokens, 50 steps (~45 s/step on 2 idle cores); summaries: 32
-tokens from the title and the first 100 words of the item, 40 steps (the prompts are longer: a
-step with 150 words and 40 tokens took ~110 s) — 30-40 minutes of training per task, plus the
-greedy generations of the before/after and evaluation measurements. What each
+generations per step; rewrites: 48 tokens, 50 steps (37-55 s/step on 2 cores: ~45 min);
+summaries: 32 tokens from the title and the first 100 words of the item, 40 steps (~90 s/step:
+the prompts are 3-4x longer; ~60 min) — plus the greedy generations of the before/after and
+evaluation measurements (~1 generation/s). What each
 part measures (:mod:`aptrank.train.rl.experiment`):
 
 * the retrieval part of the reward on 100 held-out training queries (a seeded slice the policy
