@@ -57,11 +57,44 @@ def _grpo(values: dict[str, Any]) -> Any:
     )
 
 
-def _run(config: Any, out: Path | None, progress: bool, verbose: bool) -> None:
+def _config(values: dict[str, Any], task: str) -> Any:
+    """The RLExperimentConfig of a command's parameters (its ``locals()``)."""
+    from aptrank.errors import AptrankError
+    from aptrank.train.rl.experiment import RLExperimentConfig
+    from aptrank.train.rl.rewards import RewardConfig
+    from aptrank.train.rl.summary_reward import SummaryRewardConfig
+
+    reward_cls, field = (
+        (RewardConfig, "reward") if task == "rewrite" else (SummaryRewardConfig, "summary_reward")
+    )
+    try:
+        reward = reward_cls(metric=values["metric"], mode=values["mode"])
+    except ValueError as e:
+        raise AptrankError(str(e)) from None
+    extra: dict[str, Any] = {field: reward}
+    if task == "summarize":
+        extra["summary_docs"] = values["summary_docs"]
+    return RLExperimentConfig(
+        dataset=values["dataset"],
+        task=task,
+        retriever=values["retriever"],
+        heldout_size=values["heldout"],
+        train_queries=values["train_queries"],
+        seed=values["seed"],
+        eval_split=values["split"],
+        grpo=_grpo(values),
+        zero_shot=values["zero_shot"],
+        **extra,
+    )
+
+
+def _run(values: dict[str, Any], task: str) -> None:
     from aptrank.cli._common import default_out, progress_bars, say, setup_logging
     from aptrank.train.rl.experiment import run_experiment
 
-    setup_logging(verbose)
+    setup_logging(values["verbose"])
+    config = _config(values, task)
+    out, progress = values["out"], values["progress"]
     folder = out or default_out(f"rl-{config.task}", config.dataset)
     with progress_bars(progress) as bars:
         result = run_experiment(config, folder, progress=bars)
@@ -107,27 +140,7 @@ def rewrite(
     Measures the retrieval reward on held-out training queries before and after, then scores
     BM25 on original, zero-shot and RL rewrites. The policy plugs into pipelines as
     'rewrite\\[model=OUT/policy,mode=append]>>bm25'."""
-    from aptrank.errors import AptrankError
-    from aptrank.train.rl.experiment import RLExperimentConfig
-    from aptrank.train.rl.rewards import RewardConfig
-
-    try:
-        reward = RewardConfig(metric=metric, mode=mode)
-    except ValueError as e:
-        raise AptrankError(str(e)) from None
-    config = RLExperimentConfig(
-        dataset=dataset,
-        task="rewrite",
-        retriever=retriever,
-        heldout_size=heldout,
-        train_queries=train_queries,
-        seed=seed,
-        eval_split=split,
-        grpo=_grpo(locals()),
-        reward=reward,
-        zero_shot=zero_shot,
-    )
-    _run(config, out, progress, verbose)
+    _run(locals(), "rewrite")
 
 
 @app.command("summarize")
@@ -164,25 +177,4 @@ def summarize(
     The reward is how well each item is retrieved for its training queries when indexed with
     its summary; the test queries are then scored on a random sub-corpus indexed without and
     with the summaries."""
-    from aptrank.errors import AptrankError
-    from aptrank.train.rl.experiment import RLExperimentConfig
-    from aptrank.train.rl.summary_reward import SummaryRewardConfig
-
-    try:
-        reward = SummaryRewardConfig(metric=metric, mode=mode)
-    except ValueError as e:
-        raise AptrankError(str(e)) from None
-    config = RLExperimentConfig(
-        dataset=dataset,
-        task="summarize",
-        retriever=retriever,
-        heldout_size=heldout,
-        train_queries=train_queries,
-        seed=seed,
-        eval_split=split,
-        grpo=_grpo(locals()),
-        summary_reward=reward,
-        summary_docs=summary_docs,
-        zero_shot=zero_shot,
-    )
-    _run(config, out, progress, verbose)
+    _run(locals(), "summarize")

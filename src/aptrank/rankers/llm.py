@@ -211,7 +211,8 @@ def load_causal_lm(name: str, dtype: str = "float32") -> tuple[Any, Any, str]:
         raise ModelNotFoundError(f"cannot load causal LM {name!r} from {folder}: {e}") from None
     from aptrank.rankers.encoders import default_device
 
-    model.to(default_device()).eval()
+    # transformers types PreTrainedModel.to through a wrapper mypy reads as unbound
+    model.to(default_device()).eval()  # type: ignore[arg-type]
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

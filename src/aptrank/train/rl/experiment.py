@@ -81,15 +81,14 @@ class RLExperimentConfig:
         return asdict(self)
 
 
-def reward_curve(rows: Sequence[Mapping[str, Any]], reward_name: str) -> list[dict[str, Any]]:
+def reward_curve(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One point per optimizer step from a GRPO step log: ``reward`` (the total), ``retrieval``
     (its retrieval part), ``kl``, ``length`` (mean completion tokens) and ``reward_std``.
 
     >>> reward_curve([{"step": 1, "reward": 0.5, "components/retrieval/mean": 0.4, "kl": 0.0,
-    ...                "completions/mean_length": 12.0, "reward_std": 0.1}], "retrieval")
+    ...                "completions/mean_length": 12.0, "reward_std": 0.1}])
     [{'step': 1, 'reward': 0.5, 'retrieval': 0.4, 'kl': 0.0, 'length': 12.0, 'reward_std': 0.1}]
     """
-    del reward_name  # the components are logged under one name for both tasks
     keys = {
         "reward": "reward",
         "retrieval": "components/retrieval/mean",
@@ -140,12 +139,41 @@ def _split_queries(config: RLExperimentConfig, train: Any) -> tuple[list[str], l
     return fit, heldout
 
 
-def _load(config: RLExperimentConfig) -> tuple[Any, Any]:
+@dataclass
+class _Setup:
+    """What both experiments start from."""
+
+    config: RLExperimentConfig
+    out: Path
+    train: Any  #: the training split (corpus, queries, judgments)
+    test: Any  #: the evaluation split
+    fit: list[str]  #: training queries the policy trains on
+    heldout: list[str]  #: held-out training queries (before/after)
+    texts: dict[str, str]  #: every query's text
+    result: dict[str, Any]  #: the result so far (task, config, dataset, query counts)
+
+
+def _setup(config: RLExperimentConfig, task: str, out: str | Path) -> _Setup:
     from aptrank.data import load_dataset
 
+    config = replace(config, task=task) if config.task != task else config
     train = load_dataset(config.dataset, config.train_split)
     test = load_dataset(config.dataset, config.eval_split)
-    return train, test
+    fit, heldout = _split_queries(config, train)
+    result = {
+        "task": task,
+        "config": config.to_dict(),
+        "dataset": train.name,
+        "queries": {"train": len(fit), "heldout": len(heldout), "heldout_ids": heldout},
+    }
+    texts = {q: train.queries[q].text for q in train.queries}
+    return _Setup(config, Path(out), train, test, fit, heldout, texts, result)
+
+
+def _policies(config: RLExperimentConfig, trained: Any) -> dict[str, str]:
+    """The policies evaluated on the test split: the untrained one (when asked) and the RL one."""
+    initial = {"zero-shot": config.grpo.policy} if config.zero_shot else {}
+    return {**initial, "rl": trained.out_dir}
 
 
 def _evaluate(qrels: Any, run: Any) -> dict[str, float]:
@@ -161,7 +189,7 @@ def _finish(
     from aptrank.train.rl.step_log import load_step_log
 
     steps = load_step_log(Path(trained.out_dir) / "grpo_steps.jsonl")
-    curve = reward_curve(steps, "retrieval")
+    curve = reward_curve(steps)
     result["reward_curve"] = curve
     result["curve_tenths"] = {
         "reward": tenths([p["reward"] for p in curve if p["reward"] is not None]),
@@ -218,16 +246,13 @@ def rewrite_experiment(
     from aptrank.rankers.rewrite import RewriteConfig, RewriteRanker
     from aptrank.train.rl.rewrite_task import train_rewriter
 
-    if config.task != "rewrite":
-        config = replace(config, task="rewrite")
-    out = Path(out)
-    train, test = _load(config)
-    fit, heldout = _split_queries(config, train)
+    st = _setup(config, "rewrite", out)
+    config, out, train, test, heldout, texts = (
+        st.config, st.out, st.train, st.test, st.heldout, st.texts
+    )  # fmt: skip
     retriever = build_ranker(config.retriever).index(train.corpus)
-    texts = {q: train.queries[q].text for q in train.queries}
     max_new = config.grpo.max_completion_length
     bar = _bar_factory(progress)
-    initial = config.grpo.policy
 
     def heldout_reward(policy: str, what: str) -> dict[str, float]:
         return measure_rewrites(
@@ -239,22 +264,17 @@ def rewrite_experiment(
 
     metric, depth = metric_fn(config.reward.metric, config.reward.rel_level)
     original = retriever.rank({q: texts[q] for q in heldout}, depth)
-    result: dict[str, Any] = {
-        "task": "rewrite",
-        "config": config.to_dict(),
-        "dataset": train.name,
-        "queries": {"train": len(fit), "heldout": len(heldout), "heldout_ids": heldout},
-        "heldout": {
-            "metric": config.reward.metric,
-            "mode": config.reward.mode,
-            "original_queries": round(
-                _mean([metric(original.get(q, {}), train.qrels[q]) for q in heldout]), 4
-            ),
-            "before": heldout_reward(initial, "untrained"),
-        },
+    result = st.result
+    result["heldout"] = {
+        "metric": config.reward.metric,
+        "mode": config.reward.mode,
+        "original_queries": round(
+            _mean([metric(original.get(q, {}), train.qrels[q]) for q in heldout]), 4
+        ),
+        "before": heldout_reward(config.grpo.policy, "untrained"),
     }
     write_json(out / "rl-rewrite.json", result)
-    sub = _subset(train, fit)
+    sub = _subset(train, st.fit)
     trained = train_rewriter(
         out / "policy", sub, ranker=retriever, config=config.grpo, reward=config.reward,
         progress=progress is not None,
@@ -265,9 +285,7 @@ def rewrite_experiment(
     table: dict[str, dict[str, float]] = {
         "bm25 original": _evaluate(test.qrels, retriever.rank(test_texts, 1000))
     }
-    policies = {"zero-shot": initial} if config.zero_shot else {}
-    policies["rl"] = trained.out_dir
-    for name, policy in policies.items():
+    for name, policy in _policies(config, trained).items():
         for mode in MODES:
             stage = RewriteRanker(
                 RewriteConfig(
@@ -317,16 +335,6 @@ def summary_path(policy: str, config: SummaryConfig) -> Path:
     return cache_dir("summaries") / f"{key(fingerprint, asdict(config))}.jsonl"
 
 
-def _unchanged_gain(reward: Any, doc_id: str) -> float:
-    """The retrieval part for an item indexed with its own text (no summary)."""
-    from aptrank.train.rl.summary_reward import rank_gain
-
-    text = reward.corpus[doc_id].full_text
-    queries = reward.item_queries[doc_id]
-    gains = [rank_gain(reward.scorer.rank(doc_id, text, q), reward.cfg.metric) for q in queries]
-    return math.fsum(gains) / len(gains)
-
-
 def summarize_experiment(
     config: RLExperimentConfig, out: str | Path, progress: ProgressFactory | None = None
 ) -> dict[str, Any]:
@@ -335,13 +343,11 @@ def summarize_experiment(
     from aptrank.train.rl.summarize import summarize_corpus, summarized_corpus, train_summarizer
     from aptrank.train.rl.summary_reward import SummaryReward
 
-    if config.task != "summarize":
-        config = replace(config, task="summarize")
-    out = Path(out)
-    train, test = _load(config)
-    fit, heldout = _split_queries(config, train)
+    st = _setup(config, "summarize", out)
+    config, out, train, test, fit, heldout, texts = (
+        st.config, st.out, st.train, st.test, st.fit, st.heldout, st.texts
+    )  # fmt: skip
     corpus = train.corpus
-    texts = {q: train.queries[q].text for q in train.queries}
     fit_qrels = {q: train.qrels[q] for q in fit}
     held_qrels = {q: train.qrels[q] for q in heldout}
     trained_items = {d for j in fit_qrels.values() for d, g in j.items() if g > 0}
@@ -374,20 +380,14 @@ def summarize_experiment(
         parts = heldout_reward.score_texts(held_items, [got.get(d, "") for d in held_items])
         return {name: round(_mean(v), 4) for name, v in parts.items()}
 
-    unchanged = [_unchanged_gain(heldout_reward, d) for d in held_items]
-    initial = config.grpo.policy
-    result: dict[str, Any] = {
-        "task": "summarize",
-        "config": config.to_dict(),
-        "dataset": train.name,
-        "queries": {"train": len(fit), "heldout": len(heldout), "heldout_ids": heldout},
-        "heldout": {
-            "metric": rcfg.metric,
-            "mode": rcfg.mode,
-            "items": len(held_items),
-            "unchanged_items": round(_mean(unchanged), 4),
-            "before": measure(initial, "untrained"),
-        },
+    unchanged = [heldout_reward.text_retrieval(d, corpus[d].full_text) for d in held_items]
+    result = st.result
+    result["heldout"] = {
+        "metric": rcfg.metric,
+        "mode": rcfg.mode,
+        "items": len(held_items),
+        "unchanged_items": round(_mean(unchanged), 4),
+        "before": measure(config.grpo.policy, "untrained"),
     }
     write_json(out / "rl-summarize.json", result)
     trained = train_summarizer(
@@ -415,10 +415,8 @@ def summarize_experiment(
         return _evaluate(qrels, ranker.rank(test_texts, 1000))
 
     table = {"without summaries": score(sub)}
-    policies = {"zero-shot": initial} if config.zero_shot else {}
-    policies["rl"] = trained.out_dir
     written: dict[str, int] = {}
-    for name, policy in policies.items():
+    for name, policy in _policies(config, trained).items():
         got = summaries(policy, ids, f"sub-corpus, {name}")
         written[name] = len(got)
         for mode in MODES:

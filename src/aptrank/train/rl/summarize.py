@@ -209,6 +209,7 @@ def _generate_job(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     """Generate the missing summaries batch by batch, appending and fsyncing each batch."""
+    from aptrank.rankers.generation import chat_prompt_ids, generate
     from aptrank.rankers.llm import load_causal_lm
 
     lm, tok, _ = load_causal_lm(model)
@@ -224,7 +225,8 @@ def _generate_job(
             messages = [
                 summary_messages(corpus[d].title, corpus[d].text, cfg.max_text_words) for d in batch
             ]
-            for d, answer in zip(batch, generate_greedy(lm, tok, messages, cfg.max_new_tokens)):
+            answers = generate(lm, tok, chat_prompt_ids(tok, messages), cfg.max_new_tokens)
+            for d, answer in zip(batch, answers):
                 summary = parse_summary(answer, cfg.max_words)
                 done[d] = summary
                 f.write(json.dumps({"doc_id": d, "answer": answer, "summary": summary}) + "\n")
@@ -240,16 +242,6 @@ def _drop_torn_tail(path: Path) -> None:
     if data and not data.endswith(b"\n"):
         with path.open("r+b") as f:
             f.truncate(data.rfind(b"\n") + 1)
-
-
-def generate_greedy(
-    model: Any, tokenizer: Any, messages: Sequence[Sequence[Mapping[str, str]]], max_new_tokens: int
-) -> list[str]:
-    """Greedy answers to chat ``messages``, generated as TRL's ``GRPOTrainer`` generates in
-    training (:mod:`aptrank.rankers.generation`)."""
-    from aptrank.rankers.generation import chat_prompt_ids, generate
-
-    return generate(model, tokenizer, chat_prompt_ids(tokenizer, messages), max_new_tokens)
 
 
 def summarized_corpus(

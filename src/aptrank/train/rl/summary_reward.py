@@ -236,9 +236,14 @@ class SummaryReward:
         return parts["total"]
 
     def retrieval(self, doc_id: str, summary: str) -> float:
-        """The retrieval part for one item indexed with ``summary``: mean rank gain (or frozen
-        scorer's sigmoid) over its training queries."""
-        text = apply_summary(self.corpus[doc_id], summary, self.cfg.mode).full_text
+        """The retrieval part for one item indexed with ``summary``."""
+        doc = apply_summary(self.corpus[doc_id], summary, self.cfg.mode)
+        return self.text_retrieval(doc_id, doc.full_text)
+
+    def text_retrieval(self, doc_id: str, text: str) -> float:
+        """The retrieval part for one item indexed with ``text`` (its own text: the baseline
+        without a summary): mean rank gain (or frozen scorer's sigmoid) over its training
+        queries."""
         queries = self.item_queries[doc_id]
         if self.pair_scorer is not None:
             scores = self.pair_scorer.score([(q, text) for q in queries])
