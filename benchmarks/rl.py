@@ -4,12 +4,12 @@
     python benchmarks/rl.py [--parts rewrite summarize] [--steps 50] [--threads 2]
         [--policy smollm2-135m-instruct] [--summary-docs 1000] [--name rl]
 
-CPU configuration (the default): SmolLM2-135M-Instruct, full fine-tuning, 4 prompts x 4
-generations per step; rewrites: 48 tokens, 50 steps (37-55 s/step on 2 cores: ~45 min);
-summaries: 32 tokens from the title and the first 100 words of the item, 40 steps (~90 s/step:
-the prompts are 3-4x longer; ~60 min) — plus the greedy generations of the before/after and
-evaluation measurements (~1 generation/s). What each
-part measures (:mod:`aptrank.train.rl.experiment`):
+CPU configuration (the default): SmolLM2-135M-Instruct, full fine-tuning, 4 generations per
+prompt; rewrites: 4 prompts per step, 48 tokens, lr 1e-5, 50 steps (37-55 s/step on 2 cores:
+~45 min); summaries: 2 items per step, 32 tokens from the title and the first 100 words of the
+item, lr 5e-5, 40 steps (~42 s/step: ~28 min; 4 items per step at lr 1e-5 took ~90 s/step) —
+plus the greedy generations of the before/after and evaluation measurements (~0.5 s each).
+What each part measures (:mod:`aptrank.train.rl.experiment`):
 
 * the retrieval part of the reward on 100 held-out training queries (a seeded slice the policy
   never trains on), with the untrained and with the trained policy;
@@ -62,6 +62,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--summary-tokens", type=int, default=32)
     p.add_argument("--summary-steps", type=int, default=40, help="GRPO steps of the summarizer")
     p.add_argument("--summary-words", type=int, default=100, help="item words the policy reads")
+    p.add_argument(
+        "--summary-metric",
+        default="ndcg@100",
+        help="the summarizer's retrieval reward (ndcg@k, mrr@k, recall@k)",
+    )
+    p.add_argument("--summary-lr", type=float, default=5e-5, help="the summarizer's lr")
+    p.add_argument(
+        "--summary-batch", type=int, default=8, help="the summarizer's completions per step"
+    )
     p.add_argument("--lr", type=float, default=1e-5)
     p.add_argument("--beta", type=float, default=0.04)
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy CPU)")
@@ -79,6 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def configs(args: argparse.Namespace) -> dict[str, Any]:
     from aptrank.train.rl.experiment import RLExperimentConfig
     from aptrank.train.rl.grpo import GRPOTrainConfig
+    from aptrank.train.rl.summary_reward import SummaryRewardConfig
 
     dataset = str(DATA / args.dataset) if (DATA / args.dataset).exists() else args.dataset
     grpo = GRPOTrainConfig(
@@ -108,9 +118,14 @@ def configs(args: argparse.Namespace) -> dict[str, Any]:
             base,
             task="summarize",
             grpo=replace(
-                grpo, max_completion_length=args.summary_tokens, max_steps=args.summary_steps
+                grpo,
+                max_completion_length=args.summary_tokens,
+                max_steps=args.summary_steps,
+                learning_rate=args.summary_lr,
+                per_device_batch=args.summary_batch,
             ),
             max_text_words=args.summary_words,
+            summary_reward=SummaryRewardConfig(metric=args.summary_metric),
         ),
     }
 
@@ -147,6 +162,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += [
             f"## {task}",
             "",
+            *([f"`{r['command']}`", ""] if r.get("command") else []),
             f"Policy {g['policy']} ({'LoRA' if g['lora'] else 'full'}), {r['training']['steps']} "
             f"GRPO steps of {g['per_device_batch']} completions ({g['num_generations']} per "
             f"prompt, {g['max_completion_length']} tokens), lr {g['learning_rate']}, beta "
@@ -216,14 +232,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path = results / f"{args.name}.json"
     report: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     work = args.work or cache_dir("rl") / args.name
-    report["command"] = " ".join(["python benchmarks/rl.py", *(argv or sys.argv[1:])])
+    command = " ".join(["python benchmarks/rl.py", *(argv or sys.argv[1:])])
     table = report.setdefault("ndcg@10", {})
     for task, config in configs(args).items():
         if task not in args.parts:
             continue
         log(f"{task}: {config.grpo.max_steps} steps of {config.grpo.policy}")
         r = run_experiment(config, work / task, progress=bars)
-        report[task] = r
+        report[task] = {"command": command, **r}
         report["dataset"] = r["dataset"]
         for name, row in r["eval"]["table"].items():
             table[f"{task}: {name}"] = row["ndcg@10"]

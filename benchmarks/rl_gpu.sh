@@ -19,5 +19,5 @@ if [ "$APTRANK_DEVICE" != cpu ]; then
 fi
 "$PY" benchmarks/rl.py --name rl-gpu \
     --policy qwen2.5-coder-0.5b-instruct --steps 300 --generations 8 --batch 64 \
-    --summary-steps 300 --summary-tokens 40 --summary-words 150 \
+    --summary-steps 300 --summary-tokens 40 --summary-words 150 --summary-batch 64 --summary-lr 5e-6 \
     --lr 5e-6 --beta 0.04 --summary-docs 0 --eval-batch 64 "$@"

@@ -18,13 +18,8 @@ from aptrank.train.rl.experiment import (  # noqa: E402
     summarize_experiment,
 )
 from aptrank.train.rl.grpo import GRPOTrainConfig  # noqa: E402
-from tests.teach.tiny_llm import tiny_llama_folder  # noqa: E402
+from tests.train.rl.tiny import tiny_grpo  # noqa: E402
 from tests.train.test_distill import write_dataset  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def policy(tmp_path_factory) -> Path:
-    return tiny_llama_folder(tmp_path_factory.mktemp("tiny") / "llama")
 
 
 @pytest.fixture(scope="module")
@@ -32,22 +27,15 @@ def dataset(tmp_path_factory) -> Path:
     return write_dataset(tmp_path_factory.mktemp("data") / "tiny")
 
 
-def tiny_grpo(policy: Path, **overrides) -> GRPOTrainConfig:
-    options = dict(
-        policy=str(policy),
-        num_generations=2,
-        per_device_batch=4,
-        max_completion_length=6,
-        learning_rate=1e-3,
-        max_steps=2,
-        save_steps=1,
-    )
-    return GRPOTrainConfig(**{**options, **overrides})
+def tiny(policy: Path, **overrides) -> GRPOTrainConfig:
+    """2 steps of 2 prompts x 2 completions x 6 tokens: plumbing only."""
+    options = dict(num_generations=2, per_device_batch=4, max_completion_length=6, max_steps=2)
+    return tiny_grpo(policy, **{**options, **overrides})
 
 
 def test_rewrite_experiment_measures_before_after_and_the_table(policy, dataset, tmp_path):
     config = RLExperimentConfig(
-        dataset=str(dataset), task="rewrite", heldout_size=3, grpo=tiny_grpo(policy)
+        dataset=str(dataset), task="rewrite", heldout_size=3, grpo=tiny(policy)
     )
     out = tmp_path / "rw"
     result = rewrite_experiment(config, out)
@@ -86,7 +74,7 @@ def test_summarize_experiment_scores_the_sub_corpus_with_and_without(policy, dat
         task="summarize",
         heldout_size=3,
         summary_docs=12,
-        grpo=tiny_grpo(policy),
+        grpo=tiny(policy),
     )
     result = summarize_experiment(config, tmp_path / "sm")
     h = result["heldout"]
@@ -140,7 +128,7 @@ def test_cli_and_run_steps(policy, dataset, tmp_path):
     config = RunConfig(
         dataset=str(dataset),
         steps=("rl-rewrite", "report"),
-        rl_options={"heldout_size": 3, "zero_shot": False, "grpo": tiny_grpo(policy).to_dict()},
+        rl_options={"heldout_size": 3, "zero_shot": False, "grpo": tiny(policy).to_dict()},
     )
     run = run_job(config, tmp_path / "run")
     assert "rewrite" in run.rl

@@ -27,7 +27,7 @@ def test_gpu_script_runs_tiny_on_cpu(tmp_path):
     tiny = [
         "--policy", str(policy), "--steps", "2", "--generations", "2", "--batch", "4",
         "--rewrite-tokens", "6", "--summary-tokens", "6", "--summary-steps", "2", "--lr", "1e-3",
-        "--heldout", "3",
+        "--summary-batch", "4", "--summary-lr", "1e-3", "--heldout", "3",
         "--summary-docs", "12", "--eval-batch", "4", "--dataset", str(dataset),
         "--results", str(results), "--work", str(tmp_path / "work"),
     ]  # fmt: skip

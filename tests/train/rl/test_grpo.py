@@ -24,8 +24,8 @@ from aptrank.train.rl.rewrite_task import rewrite_rows
 from aptrank.train.rl.step_log import STEP_LOG, load_step_log, warn_if_collapsed
 from aptrank.train.run_folder import MARKER
 from tests.helpers import CORPUS, QRELS, QUERIES
-from tests.teach.tiny_llm import tiny_llama_folder
 from tests.tiny_models import WORDS
+from tests.train.rl.tiny import tiny_grpo
 
 TARGET = set(WORDS)
 
@@ -37,26 +37,6 @@ def toy_reward(prompts, completions, **kwargs):
         words = completion_text(c).split()
         out.append(sum(w in TARGET for w in words) / len(words) if words else 0.0)
     return out
-
-
-@pytest.fixture(scope="module")
-def policy(tmp_path_factory) -> Path:
-    return tiny_llama_folder(tmp_path_factory.mktemp("tiny") / "llama")
-
-
-def tiny_config(policy: Path, **overrides) -> GRPOTrainConfig:
-    base = dict(
-        policy=str(policy),
-        num_generations=4,
-        per_device_batch=8,  # 2 prompts per step
-        max_completion_length=8,
-        learning_rate=1e-3,
-        beta=0.04,
-        max_steps=3,
-        save_steps=1,
-        seed=0,
-    )
-    return GRPOTrainConfig(**{**base, **overrides})
 
 
 def retrieval_reward() -> RetrievalReward:
@@ -73,7 +53,7 @@ def test_tiny_policy_trains_logs_every_step_and_saves_a_plain_model(policy, tmp_
     out = tmp_path / "run"
     rows = rewrite_rows(QUERIES, QRELS)
     result = train_grpo(
-        out, rows, [toy_reward, retrieval_reward()], tiny_config(policy), progress=False
+        out, rows, [toy_reward, retrieval_reward()], tiny_grpo(policy), progress=False
     )
     assert result.global_step == 3 and not result.reused
     steps = load_step_log(out)
@@ -103,7 +83,7 @@ def test_tiny_policy_trains_logs_every_step_and_saves_a_plain_model(policy, tmp_
 
     AutoModelForCausalLM.from_pretrained(str(out))
     # the same config and data: reused, not retrained
-    again = train_grpo(out, rows, [toy_reward, retrieval_reward()], tiny_config(policy))
+    again = train_grpo(out, rows, [toy_reward, retrieval_reward()], tiny_grpo(policy))
     assert again.reused and again.global_step == 3
 
 
@@ -125,7 +105,7 @@ def crash_after_saving(step: int):
 def test_a_killed_run_resumes_from_its_checkpoint_and_continues_the_step_count(policy, tmp_path):
     out = tmp_path / "run"
     rows = rewrite_rows(QUERIES, QRELS)
-    config = tiny_config(policy, max_steps=3, keep_checkpoints=True)
+    config = tiny_grpo(policy, max_steps=3, keep_checkpoints=True)
     with pytest.raises(Crash):
         train_grpo(
             out, rows, [toy_reward], config, progress=False, callbacks=[crash_after_saving(2)]
@@ -136,13 +116,13 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_continues_the_step_count(p
     assert result.resumed_from == 2 and result.global_step == 3
     assert [s["step"] for s in load_step_log(out / STEP_LOG)] == [1, 2, 3]
     with pytest.raises(AptrankError, match="another config"):
-        train_grpo(out, rows, [toy_reward], tiny_config(policy, max_steps=4))
+        train_grpo(out, rows, [toy_reward], tiny_grpo(policy, max_steps=4))
 
 
 def test_lora_policy_is_saved_merged(policy, tmp_path):
     out = tmp_path / "lora"
     rows = rewrite_rows(QUERIES, QRELS)
-    config = tiny_config(policy, lora=True, lora_r=4, learning_rate=1e-2, max_steps=2, beta=0.0)
+    config = tiny_grpo(policy, lora=True, lora_r=4, learning_rate=1e-2, max_steps=2, beta=0.0)
     result = train_grpo(out, rows, [toy_reward], config, progress=False)
     assert result.global_step == 2
     after = weights(out)
@@ -154,7 +134,7 @@ def test_lora_policy_is_saved_merged(policy, tmp_path):
 
 def test_our_group_advantage_is_what_trl_computes(policy, tmp_path):
     rows = rewrite_rows(QUERIES, QRELS)
-    config = tiny_config(policy, max_steps=1)
+    config = tiny_grpo(policy, max_steps=1)
     trainer = build_grpo_trainer(
         config, rows, [toy_reward, retrieval_reward()], tmp_path / "ckpt", progress=False
     )
@@ -194,11 +174,11 @@ def test_config_validation():
 
 def test_bad_rows_are_rejected(policy, tmp_path):
     with pytest.raises(AptrankError, match="no prompts"):
-        train_grpo(tmp_path / "a", [], [toy_reward], tiny_config(policy))
+        train_grpo(tmp_path / "a", [], [toy_reward], tiny_grpo(policy))
     with pytest.raises(AptrankError, match="prompt"):
-        train_grpo(tmp_path / "b", [{"query_id": "q1"}], [toy_reward], tiny_config(policy))
+        train_grpo(tmp_path / "b", [{"query_id": "q1"}], [toy_reward], tiny_grpo(policy))
     with pytest.raises(AptrankError, match="no reward"):
-        train_grpo(tmp_path / "c", rewrite_rows(QUERIES, QRELS), [], tiny_config(policy))
+        train_grpo(tmp_path / "c", rewrite_rows(QUERIES, QRELS), [], tiny_grpo(policy))
 
 
 def test_importing_rl_loads_no_heavy_library():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 
@@ -118,14 +117,6 @@ def test_summarized_corpus_in_both_modes_and_a_ranker_on_it():
         summarized_corpus(CORPUS, summaries, "prepend")
 
 
-@pytest.fixture(scope="module")
-def policy(tmp_path_factory) -> Path:
-    pytest.importorskip("transformers")
-    from tests.teach.tiny_llm import tiny_llama_folder
-
-    return tiny_llama_folder(tmp_path_factory.mktemp("tiny") / "llama")
-
-
 class Killed(Exception):
     pass
 
@@ -159,18 +150,10 @@ def test_summary_job_resumes_without_regenerating_done_items(policy, tmp_path):
 
 def test_tiny_summarizer_trains_two_steps_with_finite_loss(policy, tmp_path):
     pytest.importorskip("trl")
-    from aptrank.train.rl.grpo import GRPOTrainConfig
     from aptrank.train.rl.step_log import load_step_log
+    from tests.train.rl.tiny import tiny_grpo
 
-    config = GRPOTrainConfig(
-        policy=str(policy),
-        num_generations=4,
-        per_device_batch=8,
-        max_completion_length=8,
-        learning_rate=1e-3,
-        max_steps=2,
-        save_steps=1,
-    )
+    config = tiny_grpo(policy, max_steps=2)
     # without titles the summary is all an item is indexed with: with them, the titles alone
     # rank every item of this tiny corpus the same whatever the summary, and no group varies
     untitled = {d: Doc(doc.text) for d, doc in CORPUS.items()}
