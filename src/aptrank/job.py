@@ -214,7 +214,7 @@ def _rl_config(config: RunConfig, task: str) -> Any:
         task=task,
         eval_split=config.split,
         seed=config.seed,
-        grpo=grpo if isinstance(grpo, GRPOTrainConfig) else GRPOTrainConfig(**grpo),
+        grpo=grpo if isinstance(grpo, GRPOTrainConfig) else GRPOTrainConfig.for_task(task, **grpo),
         **options,
     )
 

@@ -19,11 +19,12 @@ POLICY = typer.Option(
     "--policy",
     help="Policy LM: smollm2-135m-instruct, qwen2.5-coder-0.5b-instruct, a folder or hub id.",
 )
-STEPS = typer.Option(60, "--steps", min=1, help="GRPO optimizer steps.")
+TASK = " (default: the task's CPU configuration, aptrank.train.rl.grpo.TASK_DEFAULTS)"
+STEPS = typer.Option(None, "--steps", min=1, help="GRPO optimizer steps" + TASK)
 GENERATIONS = typer.Option(4, "--generations", min=2, help="Completions per prompt (the group).")
-BATCH = typer.Option(16, "--batch", min=2, help="Completions per step (prompts x generations).")
-TOKENS = typer.Option(48, "--max-tokens", min=4, help="Tokens generated per completion.")
-LR = typer.Option(1e-5, "--lr", help="Learning rate (use ~1e-4 with --lora).")
+BATCH = typer.Option(None, "--batch", min=2, help="Completions per step (prompts x group)" + TASK)
+TOKENS = typer.Option(None, "--max-tokens", min=4, help="Tokens per completion" + TASK)
+LR = typer.Option(None, "--lr", help="Learning rate (~1e-4 with --lora)" + TASK)
 BETA = typer.Option(0.04, "--beta", min=0.0, help="KL coefficient to the initial policy.")
 LORA = typer.Option(False, "--lora/--full", help="Train LoRA adapters instead of all weights.")
 THREADS = typer.Option(None, "--threads", min=1, help="Torch CPU threads (1 on a busy CPU).")
@@ -40,10 +41,11 @@ PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show progress ba
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Log what happens.")
 
 
-def _grpo(values: dict[str, Any]) -> Any:
+def _grpo(values: dict[str, Any], task: str) -> Any:
     from aptrank.train.rl.grpo import GRPOTrainConfig
 
-    return GRPOTrainConfig(
+    return GRPOTrainConfig.for_task(
+        task,
         policy=values["policy"],
         lora=values["lora"],
         num_generations=values["generations"],
@@ -82,7 +84,7 @@ def _config(values: dict[str, Any], task: str) -> Any:
         train_queries=values["train_queries"],
         seed=values["seed"],
         eval_split=values["split"],
-        grpo=_grpo(values),
+        grpo=_grpo(values, task),
         zero_shot=values["zero_shot"],
         **extra,
     )
@@ -117,11 +119,11 @@ def rewrite(
     policy: str = POLICY,
     mode: str = typer.Option("replace", "--mode", help="Rewards: replace the query or append."),
     metric: str = typer.Option("ndcg@10", "--metric", help="ndcg@k, recall@k or mrr@k."),
-    steps: int = STEPS,
+    steps: int | None = STEPS,
     generations: int = GENERATIONS,
-    batch: int = BATCH,
-    max_tokens: int = TOKENS,
-    lr: float = LR,
+    batch: int | None = BATCH,
+    max_tokens: int | None = TOKENS,
+    lr: float | None = LR,
     beta: float = BETA,
     lora: bool = LORA,
     threads: int = THREADS,
@@ -154,11 +156,11 @@ def summarize(
     summary_docs: int = typer.Option(
         1000, "--summary-docs", min=0, help="Random sub-corpus summarized and evaluated (0: all)."
     ),
-    steps: int = STEPS,
+    steps: int | None = STEPS,
     generations: int = GENERATIONS,
-    batch: int = BATCH,
-    max_tokens: int = typer.Option(40, "--max-tokens", min=4, help="Tokens per summary."),
-    lr: float = LR,
+    batch: int | None = BATCH,
+    max_tokens: int | None = TOKENS,
+    lr: float | None = LR,
     beta: float = BETA,
     lora: bool = LORA,
     threads: int = THREADS,

@@ -136,3 +136,28 @@ def test_cli_and_run_steps(policy, dataset, tmp_path):
     summary = (tmp_path / "run" / "summary.md").read_text()
     assert "RL against the ranking metric" in page and "reward curves" in page
     assert "## RL: rewrite" in summary and "bm25 rl rewrites (append)" in summary
+
+
+def test_each_task_starts_from_its_own_cpu_configuration():
+    from aptrank.errors import AptrankError
+    from aptrank.train.rl.grpo import TASK_DEFAULTS
+
+    summarize = RLExperimentConfig(dataset="x", task="summarize").grpo
+    rewrite = RLExperimentConfig(dataset="x").grpo
+    assert summarize == GRPOTrainConfig.for_task("summarize")
+    assert (summarize.per_device_batch, summarize.max_completion_length) == (8, 32)
+    assert summarize.learning_rate == TASK_DEFAULTS["summarize"]["learning_rate"]
+    assert rewrite.max_steps == 50 and rewrite.per_device_batch == 16
+    assert GRPOTrainConfig.for_task("summarize", max_steps=3, learning_rate=None).max_steps == 3
+    with pytest.raises(AptrankError, match="unknown task"):
+        GRPOTrainConfig.for_task("translate")
+
+    from aptrank.cli.rl import _config
+
+    values = dict(
+        dataset="x", policy="p", lora=False, generations=4, batch=None, max_tokens=None,
+        lr=None, beta=0.04, steps=None, seed=0, threads=None, metric="ndcg@100",
+        mode="replace", summary_docs=10, retriever="bm25", heldout=5, train_queries=0,
+        split="test", zero_shot=True,
+    )  # fmt: skip
+    assert _config(values, "summarize").grpo == GRPOTrainConfig.for_task("summarize", policy="p")

@@ -63,17 +63,20 @@ class RLExperimentConfig:
     seed: int = 0  #: held-out slice, training-query sample, sub-corpus
     train_split: str = "train"
     eval_split: str = "test"
-    grpo: GRPOTrainConfig = field(default_factory=GRPOTrainConfig)
+    #: how the policy trains (None: the task's CPU configuration, GRPOTrainConfig.for_task)
+    grpo: GRPOTrainConfig = None  # type: ignore[assignment]
     reward: RewardConfig = field(default_factory=RewardConfig)  #: rewrite task
     summary_reward: SummaryRewardConfig = field(default_factory=SummaryRewardConfig)
     summary_docs: int = 1000  #: summarize task: items of the evaluated sub-corpus (0: all)
-    max_text_words: int = 150  #: summarize task: item words the policy reads
+    max_text_words: int = 100  #: summarize task: item words the policy reads
     zero_shot: bool = True  #: also evaluate the untrained policy's rewrites / summaries
     batch_size: int = 8  #: generation batch at evaluation
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise AptrankError(f"unknown RL task {self.task!r}; choose one of {', '.join(TASKS)}")
+        if self.grpo is None:
+            object.__setattr__(self, "grpo", GRPOTrainConfig.for_task(self.task))
         if self.heldout_size < 1 or self.train_queries < 0 or self.summary_docs < 0:
             raise AptrankError("heldout_size must be >= 1, train_queries and summary_docs >= 0")
 

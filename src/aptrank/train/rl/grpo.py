@@ -59,6 +59,22 @@ _BOOKKEEPING = (
 )
 
 
+#: The CPU configuration of each task, as measured by ``benchmarks/rl.py`` on 2 cores
+#: (GRPOTrainConfig fields over its defaults; CLI options and ``aptrank run`` steps start here).
+#: Rewrites: 50 steps of 4 prompts x 4 completions x 48 tokens (~40-55 s/step). Summaries read
+#: 3-4x longer prompts: 2 items x 4 completions x 32 tokens per step at a higher lr (~42 s/step;
+#: 4 items per step at lr 1e-5 took ~90 s).
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "rewrite": {"max_steps": 50},
+    "summarize": {
+        "per_device_batch": 8,
+        "max_completion_length": 32,
+        "learning_rate": 5e-5,
+        "max_steps": 40,
+    },
+}
+
+
 @dataclass(frozen=True)
 class GRPOTrainConfig:
     """How a policy is trained with GRPO; saved in ``aptrank_train.json`` beside the policy.
@@ -142,6 +158,20 @@ class GRPOTrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def for_task(cls, task: str, **overrides: Any) -> GRPOTrainConfig:
+        """The task's CPU configuration (:data:`TASK_DEFAULTS`) with ``overrides`` (``None``
+        values are ignored).
+
+        >>> c = GRPOTrainConfig.for_task("summarize", learning_rate=None, max_steps=10)
+        >>> c.per_device_batch, c.learning_rate, c.max_steps
+        (8, 5e-05, 10)
+        """
+        if task not in TASK_DEFAULTS:
+            raise AptrankError(f"unknown task {task!r}; choose one of {', '.join(TASK_DEFAULTS)}")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return cls(**{**TASK_DEFAULTS[task], **given})
 
 
 @dataclass(frozen=True)
