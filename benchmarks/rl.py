@@ -167,7 +167,8 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"GRPO steps of {g['per_device_batch']} completions ({g['num_generations']} per "
             f"prompt, {g['max_completion_length']} tokens), lr {g['learning_rate']}, beta "
             f"{g['beta']}; {r['queries']['train']} training queries, "
-            f"{r['training']['s_per_step'] or 0:.1f} s/step.",
+            f"{r['training'].get('logged_s_per_step') or r['training']['s_per_step'] or 0:.1f} "
+            "s/step.",
             "",
             f"| held-out ({h['metric']}, {h['mode']}) | retrieval part | total reward | "
             "parse failures |",

@@ -102,6 +102,8 @@ def test_summarize_experiment_scores_the_sub_corpus_with_and_without(policy, dat
     again = summarize_experiment(config, tmp_path / "sm")
     assert [f.stat().st_mtime_ns for f in files] == stamps  # nothing generated again
     assert again["training"]["reused"] and again["eval"]["table"] == ev["table"]
+    # a reused policy still reports how long its steps took when they ran
+    assert again["training"]["logged_s_per_step"] == result["training"]["logged_s_per_step"] > 0
 
 
 def test_cli_and_run_steps(policy, dataset, tmp_path):

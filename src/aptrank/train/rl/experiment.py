@@ -198,11 +198,14 @@ def _finish(
         "reward": tenths([p["reward"] for p in curve if p["reward"] is not None]),
         "retrieval": tenths([p["retrieval"] for p in curve if p["retrieval"] is not None]),
     }
+    logged = [float(r["step_time"]) for r in steps if r.get("step_time") is not None]
     result["training"] = {
         "policy": trained.out_dir,
         "steps": trained.global_step,
         "wall_s": trained.wall_s,
         "s_per_step": trained.s_per_step,
+        #: the mean time of the logged steps, as they ran (also when this call reused the policy)
+        "logged_s_per_step": round(_mean(logged), 2) if logged else None,
         "reused": trained.reused,
         "resumed_from": trained.resumed_from,
     }
