@@ -1,13 +1,14 @@
 """RL against the ranking metric on SciFact: a query rewriter (Rec-R1) and an item summarizer
 (ReLSum) trained with GRPO, the retriever (BM25) as a black box inside the reward.
 
-    python benchmarks/rl.py [--parts rewrite summarize] [--steps 50] [--threads 2]
+    python benchmarks/rl.py [--parts rewrite summarize] [--steps 36] [--threads 2]
         [--policy smollm2-135m-instruct] [--summary-docs 1000] [--name rl]
 
 CPU configuration (the default): SmolLM2-135M-Instruct, full fine-tuning, 4 generations per
-prompt; rewrites: 4 prompts per step, 48 tokens, lr 1e-5, 50 steps (37-55 s/step on 2 cores:
-~45 min); summaries: 2 items per step, 32 tokens from the title and the first 100 words of the
-item, lr 5e-5, 40 steps (~42 s/step: ~28 min; 4 items per step at lr 1e-5 took ~90 s/step) —
+prompt; rewrites: 4 prompts per step, 48 tokens, lr 2e-5, 36 steps (~40 s/step on 2 cores:
+~25 min; 50 steps at lr 1e-5 took ~45 min); summaries: 2 items per step, 32 tokens from the
+title and the first 100 words of the item, lr 5e-5, 40 steps (~42 s/step: ~28 min; 4 items per
+step at lr 1e-5 took ~90 s/step) —
 plus the greedy generations of the before/after and evaluation measurements (~0.5 s each).
 What each part measures (:mod:`aptrank.train.rl.experiment`):
 
@@ -55,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dataset", default="scifact")
     p.add_argument("--policy", default="smollm2-135m-instruct")
     p.add_argument("--lora", action="store_true", help="train LoRA adapters (use --lr 1e-4)")
-    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--steps", type=int, default=36, help="GRPO steps of the rewriter")
     p.add_argument("--generations", type=int, default=4)
     p.add_argument("--batch", type=int, default=16, help="completions per step")
     p.add_argument("--rewrite-tokens", type=int, default=48)
@@ -71,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--summary-batch", type=int, default=8, help="the summarizer's completions per step"
     )
-    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument("--lr", type=float, default=2e-5, help="the rewriter's lr")
     p.add_argument("--beta", type=float, default=0.04)
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy CPU)")
     p.add_argument("--heldout", type=int, default=100)

@@ -149,7 +149,7 @@ def test_each_task_starts_from_its_own_cpu_configuration():
     assert summarize == GRPOTrainConfig.for_task("summarize")
     assert (summarize.per_device_batch, summarize.max_completion_length) == (8, 32)
     assert summarize.learning_rate == TASK_DEFAULTS["summarize"]["learning_rate"]
-    assert rewrite.max_steps == 50 and rewrite.per_device_batch == 16
+    assert rewrite.max_steps == 36 and rewrite.per_device_batch == 16
     assert GRPOTrainConfig.for_task("summarize", max_steps=3, learning_rate=None).max_steps == 3
     with pytest.raises(AptrankError, match="unknown task"):
         GRPOTrainConfig.for_task("translate")
