@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     work = args.work or cache_dir("rl") / args.name
     command = " ".join(["python benchmarks/rl.py", *(argv or sys.argv[1:])])
+    report.pop("command", None)  # each task records its own command (older files had one)
     table = report.setdefault("ndcg@10", {})
     for task, config in configs(args).items():
         if task not in args.parts:
