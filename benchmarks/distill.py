@@ -103,7 +103,7 @@ def part_teachers(
         for spec in specs:
             if on_test and spec in dev_only and spec != chosen:
                 log(f"teacher {spec}: dev only (--dev-only)")
-                teachers.setdefault(spec, {})["test"] = "not scored (--dev-only)"
+                teachers.setdefault(spec, {})["dev_only"] = True
                 continue
             log(f"teacher {spec} ({'dev + test' if on_test else 'dev'})")
             start = time.perf_counter()
@@ -303,7 +303,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     for spec, t in report.get("teachers", {}).items():
         lines.append(
             f"| {spec} | {fmt(t['dev_ndcg@10'])} | {fmt(t.get('dev_crossfit_ndcg@10'))} | "
-            f"{fmt(t.get('ndcg@10', 'dev only' if t.get('test') else None))} | "
+            f"{'dev only' if t.get('dev_only') else fmt(t.get('ndcg@10'))} | "
             f"{fmt(pps.get(spec))} |"
         )
     lines.append("")

@@ -56,23 +56,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dataset", default="scifact")
     p.add_argument("--policy", default="smollm2-135m-instruct")
     p.add_argument("--lora", action="store_true", help="train LoRA adapters (use --lr 1e-4)")
-    p.add_argument("--steps", type=int, default=36, help="GRPO steps of the rewriter")
+    # per-task options default to the task's CPU configuration (aptrank.train.rl.grpo.TASK_DEFAULTS,
+    # RLExperimentConfig, SummaryRewardConfig): the numbers live there only
+    p.add_argument("--steps", type=int, help="GRPO steps of the rewriter")
     p.add_argument("--generations", type=int, default=4)
-    p.add_argument("--batch", type=int, default=16, help="completions per step")
-    p.add_argument("--rewrite-tokens", type=int, default=48)
-    p.add_argument("--summary-tokens", type=int, default=32)
-    p.add_argument("--summary-steps", type=int, default=40, help="GRPO steps of the summarizer")
-    p.add_argument("--summary-words", type=int, default=100, help="item words the policy reads")
-    p.add_argument(
-        "--summary-metric",
-        default="ndcg@100",
-        help="the summarizer's retrieval reward (ndcg@k, mrr@k, recall@k)",
-    )
-    p.add_argument("--summary-lr", type=float, default=5e-5, help="the summarizer's lr")
-    p.add_argument(
-        "--summary-batch", type=int, default=8, help="the summarizer's completions per step"
-    )
-    p.add_argument("--lr", type=float, default=2e-5, help="the rewriter's lr")
+    p.add_argument("--batch", type=int, help="the rewriter's completions per step")
+    p.add_argument("--rewrite-tokens", type=int)
+    p.add_argument("--lr", type=float, help="the rewriter's lr")
+    p.add_argument("--summary-tokens", type=int)
+    p.add_argument("--summary-steps", type=int, help="GRPO steps of the summarizer")
+    p.add_argument("--summary-words", type=int, help="item words the policy reads")
+    p.add_argument("--summary-metric", help="the summarizer's reward (ndcg@k, mrr@k, recall@k)")
+    p.add_argument("--summary-lr", type=float, help="the summarizer's lr")
+    p.add_argument("--summary-batch", type=int, help="the summarizer's completions per step")
     p.add_argument("--beta", type=float, default=0.04)
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy CPU)")
     p.add_argument("--heldout", type=int, default=100)
@@ -92,15 +88,11 @@ def configs(args: argparse.Namespace) -> dict[str, Any]:
     from aptrank.train.rl.summary_reward import SummaryRewardConfig
 
     dataset = str(DATA / args.dataset) if (DATA / args.dataset).exists() else args.dataset
-    grpo = GRPOTrainConfig(
+    common = dict(
         policy=args.policy,
         lora=args.lora,
         num_generations=args.generations,
-        per_device_batch=args.batch,
-        max_completion_length=args.rewrite_tokens,
-        learning_rate=args.lr,
         beta=args.beta,
-        max_steps=args.steps,
         seed=args.seed,
         threads=args.threads,
     )
@@ -109,24 +101,37 @@ def configs(args: argparse.Namespace) -> dict[str, Any]:
         heldout_size=args.heldout,
         train_queries=args.train_queries,
         seed=args.seed,
-        grpo=grpo,
         summary_docs=args.summary_docs,
         batch_size=args.eval_batch,
     )
+    words = {"max_text_words": args.summary_words} if args.summary_words else {}
+    metric = {"metric": args.summary_metric} if args.summary_metric else {}
     return {
-        "rewrite": replace(base, task="rewrite"),
+        "rewrite": replace(
+            base,
+            task="rewrite",
+            grpo=GRPOTrainConfig.for_task(
+                "rewrite",
+                **common,
+                per_device_batch=args.batch,
+                max_completion_length=args.rewrite_tokens,
+                learning_rate=args.lr,
+                max_steps=args.steps,
+            ),
+        ),
         "summarize": replace(
             base,
             task="summarize",
-            grpo=replace(
-                grpo,
-                max_completion_length=args.summary_tokens,
-                max_steps=args.summary_steps,
-                learning_rate=args.summary_lr,
+            grpo=GRPOTrainConfig.for_task(
+                "summarize",
+                **common,
                 per_device_batch=args.summary_batch,
+                max_completion_length=args.summary_tokens,
+                learning_rate=args.summary_lr,
+                max_steps=args.summary_steps,
             ),
-            max_text_words=args.summary_words,
-            summary_reward=SummaryRewardConfig(metric=args.summary_metric),
+            summary_reward=SummaryRewardConfig(**metric),
+            **words,
         ),
     }
 
