@@ -141,11 +141,12 @@ def choose_teacher(report: dict[str, Any]) -> None:
 
 def part_judges(ctx: Any, report: dict[str, Any], n_queries: int, depth: int) -> None:
     """LLM judges on a dev subset, with BM25 and the chosen teacher on the same pairs."""
+    from aptrank.data.runs import cut
     from aptrank.teach.workflow import build_teacher, label, ndcg10, stored_run
 
     qids = sorted(random.Random(0).sample(ctx.dev_ids, n_queries))
     first = ctx.first_stage("dev")
-    run = {q: dict(list(first[q].items())[:depth]) for q in qids}
+    run = cut({q: first[q] for q in qids}, depth)  # BM25's top `depth`
     queries = ctx.queries("dev")
     pairs = ctx.pairs(run, queries)
     qrels = {q: ctx.qrels("dev")[q] for q in qids}

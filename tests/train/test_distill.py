@@ -255,3 +255,40 @@ def test_llm_teacher_spec_options_are_typed(tmp_path: Path, models):
             build_teacher("llm:smollm2[temperature=2]", ctx)
     finally:
         ctx.close()
+
+
+def test_human_negatives_are_the_first_stages_top_ranked(tmp_path: Path, models, monkeypatch):
+    """A run's iteration order means nothing (first-stage caches written before 2026-11-27 hold
+    doc-id order): the teacher's and the student's hard negatives must be the first stage's
+    best-scored wrong documents, whatever order the run comes in."""
+    from aptrank.teach.workflow import rank_order, train_teacher
+
+    config = teach_config(write_dataset(tmp_path / "data"), models, depth=8)
+    seen: list[list] = []
+
+    def capture(folder, cfg, human=None, **kwargs):
+        seen.append(list(human))
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr("aptrank.train.cross_encoder.train_cross_encoder", capture)
+    ctx = TeachContext(config)
+    try:
+        run = ctx.first_stage("fit")
+        worst_first = {q: dict(reversed(list(scores.items()))) for q, scores in run.items()}
+        ctx._first[f"fit-{config.depth}"] = worst_first  # as an old cache file would have it
+        queries, qrels = ctx.queries("fit"), ctx.qrels("fit")
+        expected = set()
+        for q, ids in rank_order(run).items():
+            wrong = [d for d in ids if qrels[q].get(d, 0) == 0][: config.training.negatives]
+            expected |= {(queries[q], ctx.corpus[d].full_text) for d in wrong}
+        dconfig = DistillConfig(teach=config, student=str(models["bert"]), sizes=(0,))
+        for train in (
+            lambda: train_teacher(str(models["bert"]), ctx),
+            lambda: distill_module.train_student(ctx, dconfig, "none", {}, {}, 0),
+        ):
+            with pytest.raises(RuntimeError, match="captured"):
+                train()
+            negatives = {(q, d) for q, d, label in seen.pop() if label == 0.0}
+            assert negatives == expected
+    finally:
+        ctx.close()

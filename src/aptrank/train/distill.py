@@ -32,6 +32,7 @@ from aptrank.teach.workflow import (
     build_teacher,
     label,
     ndcg10,
+    rank_order,
     stored_run,
     synthetic_candidates,
     synthetic_queries,
@@ -114,7 +115,7 @@ def train_student(
         )
     human = []
     if config.human:
-        negatives = {q: list(d) for q, d in ctx.first_stage("fit").items()}
+        negatives = rank_order(ctx.first_stage("fit"))
         fit_q = ctx.queries("fit")
         human = human_pairs(fit_q, ctx.corpus, ctx.qrels("fit"), negatives, config.human_negatives)
     margin = soft = None
