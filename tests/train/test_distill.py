@@ -261,7 +261,8 @@ def test_human_negatives_are_the_first_stages_top_ranked(tmp_path: Path, models,
     """A run's iteration order means nothing (first-stage caches written before 2026-11-27 hold
     doc-id order): the teacher's and the student's hard negatives must be the first stage's
     best-scored wrong documents, whatever order the run comes in."""
-    from aptrank.teach.workflow import rank_order, train_teacher
+    from aptrank.data.runs import rank_order
+    from aptrank.teach.workflow import train_teacher
 
     config = teach_config(write_dataset(tmp_path / "data"), models, depth=8)
     seen: list[list] = []
@@ -275,7 +276,12 @@ def test_human_negatives_are_the_first_stages_top_ranked(tmp_path: Path, models,
     try:
         run = ctx.first_stage("fit")
         worst_first = {q: dict(reversed(list(scores.items()))) for q, scores in run.items()}
-        ctx._first[f"fit-{config.depth}"] = worst_first  # as an old cache file would have it
+        first_stage = ctx.first_stage  # an old cache file holds such an order
+        monkeypatch.setattr(
+            ctx,
+            "first_stage",
+            lambda which, depth=None: worst_first if which == "fit" else first_stage(which, depth),
+        )
         queries, qrels = ctx.queries("fit"), ctx.qrels("fit")
         expected = set()
         for q, ids in rank_order(run).items():

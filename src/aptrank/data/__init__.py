@@ -12,7 +12,7 @@ from aptrank.data.irds import load_irds
 from aptrank.data.qrels import check_qrels, load_qrels
 from aptrank.data.records import load_corpus, load_queries
 from aptrank.data.resolve import DatasetInfo, find_dataset, list_datasets, load_dataset
-from aptrank.data.runs import cut, ranked, read_trec_run, write_trec_run
+from aptrank.data.runs import cut, rank_order, ranked, read_trec_run, write_trec_run
 
 __all__ = [
     "BEIR_DATASETS",
@@ -29,6 +29,7 @@ __all__ = [
     "load_irds",
     "load_qrels",
     "load_queries",
+    "rank_order",
     "ranked",
     "read_trec_run",
     "splits",

@@ -23,6 +23,16 @@ def ranked(scores: Mapping[str, float]) -> list[tuple[str, float]]:
     return sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)
 
 
+def rank_order(run: Mapping[str, Mapping[str, float]]) -> dict[str, list[str]]:
+    """Each query's document ids, best first (:func:`ranked`). A run's iteration order means
+    nothing (a JSON cache may hold doc-id order), so whatever takes "the top n" goes through this.
+
+    >>> rank_order({"q": {"a": 1.0, "b": 3.0, "c": 2.0}})
+    {'q': ['b', 'c', 'a']}
+    """
+    return {q: [d for d, _ in ranked(scores)] for q, scores in run.items()}
+
+
 def cut(run: Mapping[str, Mapping[str, float]], k: int) -> Run:
     """The top ``k`` documents of every query, in trec_eval's order (a new run)."""
     if k < 1:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from aptrank.data.dev import dev_slice
-from aptrank.data.runs import ranked
+from aptrank.data.runs import rank_order
 from aptrank.errors import AptrankError
 from aptrank.experiment import write_json
 from aptrank.paths import cache_dir
@@ -342,17 +342,6 @@ def train_teacher(backbone: str, ctx: TeachContext) -> Path:
     logger.info("training the %s teacher on %d human pairs into %s", backbone, len(pairs), folder)
     train_cross_encoder(folder, config, human=pairs)
     return folder
-
-
-def rank_order(run: Mapping[str, Mapping[str, float]]) -> dict[str, list[str]]:
-    """Each query's document ids, best first. A run is a plain mapping whose iteration order
-    means nothing (rankers return it in doc-id order), so anything that takes "the top n"
-    goes through this.
-
-    >>> rank_order({"q": {"a": 1.0, "b": 3.0, "c": 2.0}})
-    {'q': ['b', 'c', 'a']}
-    """
-    return {q: [d for d, _ in ranked(scores)] for q, scores in run.items()}
 
 
 # --------------------------------------------------------------------------------- the whole job

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from aptrank.data.runs import rank_order
 from aptrank.errors import AptrankError
 from aptrank.rankers.cache import key
 from aptrank.teach.workflow import (
@@ -32,7 +33,6 @@ from aptrank.teach.workflow import (
     build_teacher,
     label,
     ndcg10,
-    rank_order,
     stored_run,
     synthetic_candidates,
     synthetic_queries,
