@@ -41,13 +41,16 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results"
 DATA = Path(os.environ.get("APTRANK_BENCH_DATA", Path(__file__).parents[2] / "shared" / "data"))
 TRAINED = "trained:all-mpnet-base-v2"
+MPNET_DENSE = "ranker:dense:all-mpnet-base-v2[max_length=256]"
 TEACHERS = (
     "ranker:bm25",
     "ranker:dense",
-    "ranker:dense:all-mpnet-base-v2[max_length=256]",
+    MPNET_DENSE,
     TRAINED,
     "ensemble(ranker:bm25,ranker:dense)",
+    f"ensemble(ranker:bm25,ranker:dense,{MPNET_DENSE})",
     f"ensemble({TRAINED},ranker:bm25,ranker:dense)",
+    f"ensemble({TRAINED},ranker:bm25,ranker:dense,{MPNET_DENSE})",
 )
 JUDGES = ("llm:smollm2", "llm:qwen")
 PARTS = ("teachers", "judges", "teach", "students", "throughput")
@@ -87,6 +90,14 @@ def selection_score(t: dict[str, Any]) -> float:
     return cf if cf is not None else t["dev_ndcg@10"]
 
 
+def training_record(folder: Path) -> dict[str, Any]:
+    """Where and how a trained teacher was trained (from its aptrank_train.json): its labels
+    may come from another machine (``aptrank teach --import-labels``)."""
+    record = json.loads((folder / "aptrank_train.json").read_text())
+    keep = ("device", "precision", "global_step", "train_loss", "wall_s", "sizes", "created")
+    return {"folder": folder.name, **{k: record.get(k) for k in keep}}
+
+
 def part_teachers(
     ctx: Any, report: dict[str, Any], specs: list[str], dev_only: Sequence[str] = ()
 ) -> None:
@@ -107,8 +118,11 @@ def part_teachers(
                 continue
             log(f"teacher {spec} ({'dev + test' if on_test else 'dev'})")
             start = time.perf_counter()
-            t = measure_teacher(ctx, spec, build_teacher(spec, ctx), on_test=on_test)
+            teacher = build_teacher(spec, ctx)
+            t = measure_teacher(ctx, spec, teacher, on_test=on_test)
             entry = teachers.setdefault(spec, {})
+            if spec.startswith("trained:"):
+                entry["training"] = training_record(Path(teacher.cfg.model))
             entry.update(
                 id=t.teacher,
                 config=t.config,

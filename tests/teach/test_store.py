@@ -149,6 +149,43 @@ def test_export_parquet_or_a_clear_missing_dependency(store: LabelStore, tmp_pat
         assert table.column("label").to_pylist() == [0.5, 1.0]
 
 
+def test_import_adds_an_exported_file_once(store: LabelStore, tmp_path: Path):
+    store.put_many("t:1", [("q1", "d1", 0.5, text_hash("q"), text_hash("d")), ("q1", "d2", 1.0)])
+    store.put_many("t:2", [("q2", "d1", 2.0)])
+    exported = store.export(tmp_path / "labels.jsonl")
+    with LabelStore(tmp_path / "other.sqlite") as other:
+        other.put_many("t:1", [("q1", "d2", 9.0)])  # already there: stays
+        assert other.import_file(exported) == 2
+        assert other.import_file(exported) == 0
+        assert other.get("t:1") == {"q1": {"d1": 0.5, "d2": 9.0}}
+        assert other.get("t:2") == {"q2": {"d1": 2.0}}
+        assert other.has("t:1", "q1", "d1")
+        assert [r["query_hash"] for r in other.rows("t:1")] == [text_hash("q"), None]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("not json", "line 2: not JSON"),
+        ("[1, 2]", "line 2: expected an object"),
+        ('{"teacher": "t", "query_id": "q", "label": 1}', "line 2: missing field 'doc_id'"),
+        ('{"teacher": "t", "query_id": "q", "doc_id": "d", "label": NaN}', "line 2: .*not finite"),
+    ],
+)
+def test_a_bad_import_row_is_named_and_nothing_is_written(
+    store: LabelStore, tmp_path: Path, line: str, message: str
+):
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"teacher": "t", "query_id": "q", "doc_id": "d0", "label": 1}\n' + line + "\n")
+    with pytest.raises(DataError, match=rf"labels\.jsonl, {message}"):
+        store.import_file(path)
+    assert store.count() == 0
+    with pytest.raises(AptrankError, match=r"\.jsonl or \.parquet"):
+        store.import_file(tmp_path / "labels.csv")
+    with pytest.raises(DataError, match="no such label file"):
+        store.import_file(tmp_path / "missing.jsonl")
+
+
 def test_schema_version_is_checked(tmp_path: Path):
     path = tmp_path / "labels.db"
     LabelStore(path).close()

@@ -10,6 +10,7 @@ scored, a re-run recomputes nothing.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -298,3 +299,38 @@ def test_human_negatives_are_the_first_stages_top_ranked(tmp_path: Path, models,
             assert negatives == expected
     finally:
         ctx.close()
+
+
+def test_labels_exported_elsewhere_are_imported_not_recomputed(tmp_path: Path, models, monkeypatch):
+    """The GPU-machine route: teach there with --export, import here, nothing labeled twice."""
+    monkeypatch.setattr(synthetic, "_generate_batch", canned)
+    data = write_dataset(tmp_path / "data")
+    config = teach_config(data, models, teacher="ranker:bm25", export=str(tmp_path / "l.jsonl"))
+    monkeypatch.setenv("APTRANK_CACHE", str(tmp_path / "gpu-machine"))
+    there = teach(config)
+    assert there["teacher"]["labeling"]["test"]["labeled"] > 0
+    monkeypatch.setenv("APTRANK_CACHE", str(tmp_path / "here"))
+    here = teach(replace(config, export=None), imports=[tmp_path / "l.jsonl"])
+    assert here["imported"] == {
+        str(tmp_path / "l.jsonl"): there["synthetic"]["pairs"]
+        + sum(s["labeled"] for s in there["teacher"]["labeling"].values())
+    }
+    for which in ("dev", "test"):
+        assert here["teacher"]["labeling"][which]["labeled"] == 0
+    assert here["synthetic"]["labeling"]["labeled"] == 0
+    assert here["teacher"]["test_ndcg10"] == there["teacher"]["test_ndcg10"]
+
+
+def test_teach_cli_names_a_bad_label_file(tmp_path: Path):
+    import subprocess
+    import sys
+
+    data = write_dataset(tmp_path / "data")
+    bad = tmp_path / "labels.jsonl"
+    bad.write_text('{"teacher": "t", "query_id": "q1"}\n')
+    command = [sys.executable, "-m", "aptrank", "teach", str(data), "--teacher", "ranker:bm25"]
+    command += ["--dev-size", "3", "--synthetic-docs", "0", "--import-labels", str(bad)]
+    proc = subprocess.run(command + ["--no-progress"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "labels.jsonl, line 1: missing field" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -58,6 +58,12 @@ def teach(
     export: Path = typer.Option(
         None, "--export", help="Also write the teacher's labels to a .jsonl or .parquet file."
     ),
+    import_labels: list[Path] = typer.Option(
+        [],
+        "--import-labels",
+        help="Add an exported label file (.jsonl/.parquet, e.g. labeled on a GPU machine) to the "
+        "label store first; its labels are not computed again. Repeatable.",
+    ),
     out: Path = typer.Option(None, "--out", "-o", help="Result folder (default: runs/...)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
@@ -72,8 +78,10 @@ def teach(
     setup_logging(verbose)
     config = _teach_config(locals(), export=str(export) if export else None)
     with progress_bars(progress) as bars:
-        result = run_teach(config, progress=bars)
+        result = run_teach(config, progress=bars, imports=import_labels)
     folder = out or default_out("teach", dataset)
+    for file, added in result["imported"].items():
+        say(f"imported {added} new labels from {file}")
     path = write_json(folder / "teach.json", result)
     t = result["teacher"]
     say(

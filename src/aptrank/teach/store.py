@@ -287,6 +287,49 @@ class LabelStore:
         logger.info("exported %d labels to %s", n, path)
         return path
 
+    def import_file(self, path: str | Path) -> int:
+        """Add the labels of an :meth:`export` file (``.jsonl`` or ``.parquet``); returns how many
+        were new. Labels computed elsewhere (a GPU machine, another store) join this one; like
+        every write, a label already stored stays, so importing twice adds nothing.
+
+        Each row needs ``teacher``, ``query_id``, ``doc_id`` and ``label``; a bad row is named by
+        its line (parquet: row) number and nothing of the file is written.
+        """
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".jsonl", ".parquet"):
+            raise AptrankError(f"import from {path}: use a .jsonl or .parquet file")
+        if not path.is_file():
+            raise DataError(f"{path}: no such label file")
+        if suffix == ".parquet":
+            try:
+                import pyarrow.parquet as pq
+            except ImportError:
+                raise MissingDependencyError("parquet import of labels", "pyarrow") from None
+            where = "row"
+            records: Iterable[tuple[int, Any]] = enumerate(pq.read_table(path).to_pylist(), 1)
+        else:
+            where, records = "line", _read_jsonl(path)
+        by_teacher: dict[str, list[LabelRow]] = {}
+        for n, row in records:
+            try:
+                teacher = str(row["teacher"])
+                item = LabelRow(
+                    str(row["query_id"]),
+                    str(row["doc_id"]),
+                    row["label"],
+                    row.get("query_hash"),
+                    row.get("doc_hash"),
+                )
+                _row_values(teacher, item, 0.0)
+            except (KeyError, TypeError, AttributeError, DataError) as e:
+                detail = f"missing field {e}" if isinstance(e, KeyError) else str(e)
+                raise DataError(f"{path}, {where} {n}: {detail}") from None
+            by_teacher.setdefault(teacher, []).append(item)
+        added = sum(self.put_many(t, rows) for t, rows in by_teacher.items())
+        logger.info("imported %d new labels from %s", added, path)
+        return added
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -309,6 +352,20 @@ def _row_values(teacher: str, row: LabelRow, now: float) -> tuple[Any, ...]:
     if not math.isfinite(label):
         raise DataError(f"label of ({row.query_id!r}, {row.doc_id!r}) is {label}, not finite")
     return (teacher, str(row.query_id), str(row.doc_id), label, row.query_hash, row.doc_hash, now)
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}, line {n}: not JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}, line {n}: expected an object, got {type(row).__name__}")
+            yield n, row
 
 
 def _write_jsonl(rows: Iterable[dict[str, Any]], path: Path) -> int:
