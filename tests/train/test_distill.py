@@ -258,12 +258,13 @@ def test_llm_teacher_spec_options_are_typed(tmp_path: Path, models):
         ctx.close()
 
 
-def test_human_negatives_are_the_first_stages_top_ranked(tmp_path: Path, models, monkeypatch):
+def test_human_negatives_come_from_the_first_stages_ranking(tmp_path: Path, models, monkeypatch):
     """A run's iteration order means nothing (first-stage caches written before 2026-11-27 hold
     doc-id order): the teacher's and the student's hard negatives must be the first stage's
     best-scored wrong documents, whatever order the run comes in."""
     from aptrank.data.runs import rank_order
     from aptrank.teach.workflow import train_teacher
+    from aptrank.train.examples import negative_order
 
     config = teach_config(write_dataset(tmp_path / "data"), models, depth=8)
     seen: list[list] = []
@@ -288,7 +289,9 @@ def test_human_negatives_are_the_first_stages_top_ranked(tmp_path: Path, models,
         for q, ids in rank_order(run).items():
             wrong = [d for d in ids if qrels[q].get(d, 0) == 0][: config.training.negatives]
             expected |= {(queries[q], ctx.corpus[d].full_text) for d in wrong}
-        dconfig = DistillConfig(teach=config, student=str(models["bert"]), sizes=(0,))
+        dconfig = DistillConfig(
+            teach=config, student=str(models["bert"]), sizes=(0,), human_sampling="top"
+        )
         for train in (
             lambda: train_teacher(str(models["bert"]), ctx),
             lambda: distill_module.train_student(ctx, dconfig, "none", {}, {}, 0),
@@ -297,6 +300,16 @@ def test_human_negatives_are_the_first_stages_top_ranked(tmp_path: Path, models,
                 train()
             negatives = {(q, d) for q, d, label in seen.pop() if label == 0.0}
             assert negatives == expected
+        # "random" (the student's default) draws from the whole ranking, seeded, not its order
+        drawn = negative_order(rank_order(run), "random", dconfig.seed)
+        expected = set()
+        for q, ids in drawn.items():
+            wrong = [d for d in ids if qrels[q].get(d, 0) == 0][: dconfig.human_negatives]
+            expected |= {(queries[q], ctx.corpus[d].full_text) for d in wrong}
+        random_config = replace(dconfig, human_sampling="random")
+        with pytest.raises(RuntimeError, match="captured"):
+            distill_module.train_student(ctx, random_config, "none", {}, {}, 0)
+        assert {(q, d) for q, d, label in seen.pop() if label == 0.0} == expected
     finally:
         ctx.close()
 
@@ -333,4 +346,16 @@ def test_teach_cli_names_a_bad_label_file(tmp_path: Path):
     proc = subprocess.run(command + ["--no-progress"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "labels.jsonl, line 1: missing field" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_distill_cli_rejects_an_unknown_negative_sampling_in_one_line(tmp_path: Path):
+    import subprocess
+    import sys
+
+    data = write_dataset(tmp_path / "data")
+    command = [sys.executable, "-m", "aptrank", "distill", str(data), "--negatives", "best"]
+    proc = subprocess.run(command + ["--no-progress"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "unknown negative sampling 'best'; use top or random" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -8,6 +8,7 @@ from aptrank.errors import AptrankError
 from aptrank.train.examples import (
     human_pairs,
     margin_triples,
+    negative_order,
     resolve_scale,
     soft_pairs,
     to_logit,
@@ -119,3 +120,16 @@ def test_teacher_scales():
         margin_triples(QUERIES, CORPUS, {"q1": {"d1": 2.0, "d2": 0.0}}, scale="probability")
     with pytest.raises(AptrankError, match="nan"):
         margin_triples(QUERIES, CORPUS, {"q1": {"d1": float("nan"), "d2": 0.0}})
+
+
+def test_random_negative_order_is_seeded_per_query_and_keeps_every_document():
+    ranking = {"q1": [f"d{i}" for i in range(30)], "q2": ["a", "b"]}
+    top = negative_order(ranking, "top")
+    assert top == ranking and top["q1"] is not ranking["q1"]
+    drawn = negative_order(ranking, "random", seed=0)
+    assert sorted(drawn["q1"]) == sorted(ranking["q1"]) and drawn["q1"] != ranking["q1"]
+    assert drawn == negative_order(ranking, "random", seed=0)
+    assert negative_order({"q1": ranking["q1"]}, "random", seed=0)["q1"] == drawn["q1"]
+    assert negative_order(ranking, "random", seed=1)["q1"] != drawn["q1"]
+    with pytest.raises(AptrankError, match="unknown negative sampling 'best'"):
+        negative_order(ranking, "best")

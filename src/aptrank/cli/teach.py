@@ -108,6 +108,12 @@ def distill(
     ),
     loss: str = typer.Option("margin-mse", "--loss", help="margin-mse or bce (soft labels)."),
     epochs: float = typer.Option(1.0, "--epochs", min=0.01),
+    negatives: str = typer.Option(
+        "random",
+        "--negatives",
+        help="How the human pairs' hard negatives come from the first stage's top --depth: "
+        "random (drawn from all of it, seeded) or top (its best-ranked wrong documents).",
+    ),
     synthetic_docs: int = typer.Option(800, "--synthetic-docs", min=0),
     generator: str = typer.Option("smollm2", "--generator"),
     dev_size: int = typer.Option(100, "--dev-size", min=1),
@@ -141,6 +147,7 @@ def distill(
         sizes=points,
         loss=loss,
         epochs=epochs,
+        human_sampling=negatives,
         max_length=max_length,
         seed=seed,
     )

@@ -52,6 +52,10 @@ class DistillConfig:
     sizes: tuple[int, ...] = (0, 50, 100, 200)
     human: bool = True  #: add the human judgments of the training queries (BCE)
     human_negatives: int = 3  #: BM25 hard negatives per relevant document
+    #: "random": drawn from the first stage's whole depth (seeded); "top": its best-ranked wrong
+    #: documents. Chosen on SciFact's dev slice with the human-only MiniLM student (201 steps):
+    #: top 0.266 NDCG@10 (the loss never left chance), random 0.620.
+    human_sampling: str = "random"
     loss: str = "margin-mse"  #: on the teacher labels: margin-mse or bce (soft labels)
     per_query: int = 6  #: margin triples (or soft pairs) per synthetic query
     pairing: str = "top"  #: how margin triples pair documents (see aptrank.train.examples)
@@ -62,6 +66,15 @@ class DistillConfig:
     save_steps: int = 50  #: checkpoints to resume from (a curve point trains for minutes)
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  #: more CrossEncoderTrainConfig fields
+
+    def __post_init__(self) -> None:
+        from aptrank.train.examples import NEGATIVE_SAMPLINGS
+
+        if self.human_sampling not in NEGATIVE_SAMPLINGS:
+            raise AptrankError(
+                f"unknown negative sampling {self.human_sampling!r}; "
+                f"use {' or '.join(NEGATIVE_SAMPLINGS)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,7 +111,7 @@ def train_student(
 ) -> tuple[Path, dict[str, Any]]:
     """Train (or reuse) the student of one curve point."""
     from aptrank.train.cross_encoder import CrossEncoderTrainConfig, train_cross_encoder
-    from aptrank.train.examples import human_pairs, margin_triples, soft_pairs
+    from aptrank.train.examples import human_pairs, margin_triples, negative_order, soft_pairs
 
     chosen = synthetic_order(list(synthetic), config.seed)[:size]
     labels_all = ctx.store.get(teacher_id)
@@ -115,7 +128,8 @@ def train_student(
         )
     human = []
     if config.human:
-        negatives = rank_order(ctx.first_stage("fit"))
+        ranking = rank_order(ctx.first_stage("fit"))
+        negatives = negative_order(ranking, config.human_sampling, config.seed)
         fit_q = ctx.queries("fit")
         human = human_pairs(fit_q, ctx.corpus, ctx.qrels("fit"), negatives, config.human_negatives)
     margin = soft = None
@@ -149,6 +163,7 @@ def train_student(
             config.pairing,
             config.human,
             config.human_negatives,
+            config.human_sampling,
             ctx.fit_ids,
         )
     )

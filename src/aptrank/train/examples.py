@@ -110,6 +110,35 @@ def human_pairs(
     return out
 
 
+#: How human pairs take their hard negatives from a first-stage ranking: "top" (its best-ranked
+#: wrong documents) or "random" (wrong documents drawn at random from its whole depth, seeded).
+NEGATIVE_SAMPLINGS = ("top", "random")
+
+
+def negative_order(
+    ranking: Mapping[str, Sequence[str]], sampling: str = "top", seed: int = 0
+) -> dict[str, list[str]]:
+    """Each query's candidate negatives in the order :func:`human_pairs` takes them.
+
+    ``top`` keeps the ranking's order; ``random`` shuffles each query's list with a generator
+    seeded by ``seed`` and the query id (the same order whatever other queries are present).
+
+    >>> negative_order({"q": ["a", "b", "c"]})
+    {'q': ['a', 'b', 'c']}
+    >>> sorted(negative_order({"q": ["a", "b", "c"]}, "random")["q"])
+    ['a', 'b', 'c']
+    """
+    if sampling not in NEGATIVE_SAMPLINGS:
+        raise AptrankError(
+            f"unknown negative sampling {sampling!r}; use {' or '.join(NEGATIVE_SAMPLINGS)}"
+        )
+    out = {q: list(docs) for q, docs in ranking.items()}
+    if sampling == "random":
+        for q in sorted(out):
+            _rng(seed, q).shuffle(out[q])
+    return out
+
+
 def resolve_scale(labels: Mapping[str, Mapping[str, float]], scale: str = "auto") -> str:
     """The teacher scale ``"auto"`` stands for on ``labels`` ("probability" or "logit").
 
