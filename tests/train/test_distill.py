@@ -133,6 +133,8 @@ def test_teach_then_distill(tmp_path: Path, models, monkeypatch):
         assert 0.0 <= s["dev_ndcg10"] <= 1.0 and 0.0 <= s["test_ndcg10"] <= 1.0
         assert (Path(s["folder"]) / "aptrank_train.json").exists()
     assert out["students"]["0"]["train"]["margin_triples"] == 0
+    assert out["students"]["0"]["train"]["margin_divisor"] == 1.0
+    assert out["students"]["4"]["train"]["margin_divisor"] > 0  # margins at unit spread
     assert (
         out["students"]["4"]["train"]["margin_triples"]
         > out["students"]["2"]["train"]["margin_triples"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import pytest
 
@@ -9,6 +10,7 @@ from aptrank.train.examples import (
     human_pairs,
     margin_triples,
     negative_order,
+    normalize_margins,
     resolve_scale,
     soft_pairs,
     to_logit,
@@ -133,3 +135,18 @@ def test_random_negative_order_is_seeded_per_query_and_keeps_every_document():
     assert negative_order(ranking, "random", seed=1)["q1"] != drawn["q1"]
     with pytest.raises(AptrankError, match="unknown negative sampling 'best'"):
         negative_order(ranking, "best")
+
+
+def test_margins_are_scaled_to_unit_spread_keeping_their_order():
+    triples = [("q", "a", f"d{i}", float(m)) for i, m in enumerate([1, 3, 7.5, 15])]
+    scaled, divisor = normalize_margins(triples, "std")
+    margins = [t[3] for t in scaled]
+    assert math.isclose(divisor, statistics.pstdev([1, 3, 7.5, 15]))
+    assert math.isclose(statistics.pstdev(margins), 1.0) and margins == sorted(margins)
+    assert [t[:3] for t in scaled] == [t[:3] for t in triples]
+    assert normalize_margins(triples, "none") == (list(triples), 1.0)
+    same = [("q", "a", "b", 2.0), ("q", "a", "c", 2.0)]
+    assert normalize_margins(same) == (same, 1.0)  # no spread: left as they are
+    assert normalize_margins([]) == ([], 1.0)
+    with pytest.raises(AptrankError, match="unknown margin normalization 'z'"):
+        normalize_margins(triples, "z")

@@ -114,6 +114,11 @@ def distill(
         help="How the human pairs' hard negatives come from the first stage's top --depth: "
         "random (drawn from all of it, seeded) or top (its best-ranked wrong documents).",
     ),
+    margin_norm: str = typer.Option(
+        "std",
+        "--margin-norm",
+        help="Teacher margins for Margin-MSE: std (scaled to unit spread) or none (as given).",
+    ),
     synthetic_docs: int = typer.Option(800, "--synthetic-docs", min=0),
     generator: str = typer.Option("smollm2", "--generator"),
     dev_size: int = typer.Option(100, "--dev-size", min=1),
@@ -148,6 +153,7 @@ def distill(
         loss=loss,
         epochs=epochs,
         human_sampling=negatives,
+        margin_norm=margin_norm,
         max_length=max_length,
         seed=seed,
     )

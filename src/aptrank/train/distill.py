@@ -59,6 +59,9 @@ class DistillConfig:
     loss: str = "margin-mse"  #: on the teacher labels: margin-mse or bce (soft labels)
     per_query: int = 6  #: margin triples (or soft pairs) per synthetic query
     pairing: str = "top"  #: how margin triples pair documents (see aptrank.train.examples)
+    #: teacher margins as given ("none") or at unit standard deviation ("std"); see
+    #: aptrank.train.examples.normalize_margins
+    margin_norm: str = "std"
     epochs: float = 1.0
     batch_size: int = 16
     learning_rate: float = 7e-5
@@ -68,8 +71,11 @@ class DistillConfig:
     extra: dict[str, Any] = field(default_factory=dict)  #: more CrossEncoderTrainConfig fields
 
     def __post_init__(self) -> None:
-        from aptrank.train.examples import NEGATIVE_SAMPLINGS
+        from aptrank.train.examples import MARGIN_NORMS, NEGATIVE_SAMPLINGS
 
+        if self.margin_norm not in MARGIN_NORMS:
+            options = " or ".join(MARGIN_NORMS)
+            raise AptrankError(f"unknown margin normalization {self.margin_norm!r}; use {options}")
         if self.human_sampling not in NEGATIVE_SAMPLINGS:
             raise AptrankError(
                 f"unknown negative sampling {self.human_sampling!r}; "
@@ -111,7 +117,13 @@ def train_student(
 ) -> tuple[Path, dict[str, Any]]:
     """Train (or reuse) the student of one curve point."""
     from aptrank.train.cross_encoder import CrossEncoderTrainConfig, train_cross_encoder
-    from aptrank.train.examples import human_pairs, margin_triples, negative_order, soft_pairs
+    from aptrank.train.examples import (
+        human_pairs,
+        margin_triples,
+        negative_order,
+        normalize_margins,
+        soft_pairs,
+    )
 
     chosen = synthetic_order(list(synthetic), config.seed)[:size]
     labels_all = ctx.store.get(teacher_id)
@@ -133,9 +145,13 @@ def train_student(
         fit_q = ctx.queries("fit")
         human = human_pairs(fit_q, ctx.corpus, ctx.qrels("fit"), negatives, config.human_negatives)
     margin = soft = None
+    divisor = 1.0
     if labels and config.loss == "margin-mse":
-        margin = margin_triples(
-            synthetic, ctx.corpus, labels, config.per_query, config.seed, pairing=config.pairing
+        margin, divisor = normalize_margins(
+            margin_triples(
+                synthetic, ctx.corpus, labels, config.per_query, config.seed, pairing=config.pairing
+            ),
+            config.margin_norm,
         )
     elif labels and config.loss == "bce":
         soft = soft_pairs(synthetic, ctx.corpus, labels, config.per_query, config.seed)
@@ -161,6 +177,7 @@ def train_student(
             config.loss,
             config.per_query,
             config.pairing,
+            config.margin_norm,
             config.human,
             config.human_negatives,
             config.human_sampling,
@@ -171,6 +188,7 @@ def train_student(
         "synthetic_queries": len(chosen),
         "human_pairs": len(human),
         "margin_triples": len(margin or ()),
+        "margin_divisor": divisor,
         "soft_pairs": len(soft or ()),
     }
     if not (folder / "aptrank_train.json").exists():
