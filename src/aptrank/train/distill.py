@@ -177,7 +177,8 @@ def train_student(
             config.loss,
             config.per_query,
             config.pairing,
-            config.margin_norm,
+            # only where there are margins to scale: a human-only point keeps its key
+            *([config.margin_norm] if margin else []),
             config.human,
             config.human_negatives,
             config.human_sampling,
