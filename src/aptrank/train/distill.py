@@ -60,7 +60,8 @@ class DistillConfig:
     per_query: int = 6  #: margin triples (or soft pairs) per synthetic query
     pairing: str = "top"  #: how margin triples pair documents (see aptrank.train.examples)
     #: teacher margins as given ("none") or at unit standard deviation ("std"); see
-    #: aptrank.train.examples.normalize_margins
+    #: aptrank.train.examples.normalize_margins. On SciFact's dev slice raw ensemble margins
+    #: wrecked the student (50 synthetic queries: 0.255 NDCG@10); scaled, 200 queries give 0.731.
     margin_norm: str = "std"
     epochs: float = 1.0
     batch_size: int = 16
