@@ -10,6 +10,8 @@ scored, a re-run recomputes nothing.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -181,28 +183,15 @@ def test_bad_teacher_specs(tmp_path: Path, models, spec, message):
         ctx.close()
 
 
-def test_teach_cli_reports_a_bad_teacher_in_one_line(tmp_path: Path):
-    import subprocess
-    import sys
+def aptrank_cli(*args: str) -> subprocess.CompletedProcess:
+    """``python -m aptrank <args> --no-progress`` in a subprocess, as a user runs it."""
+    command = [sys.executable, "-m", "aptrank", *args, "--no-progress"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
+
+def test_teach_cli_reports_a_bad_teacher_in_one_line(tmp_path: Path):
     data = write_dataset(tmp_path / "data")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "aptrank",
-            "teach",
-            str(data),
-            "--teacher",
-            "bogus",
-            "--dev-size",
-            "3",
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = aptrank_cli("teach", str(data), "--teacher", "bogus", "--dev-size", "3")
     assert proc.returncode == 2
     assert "unknown teacher" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -287,10 +276,13 @@ def test_human_negatives_come_from_the_first_stages_ranking(tmp_path: Path, mode
             lambda which, depth=None: worst_first if which == "fit" else first_stage(which, depth),
         )
         queries, qrels = ctx.queries("fit"), ctx.qrels("fit")
-        expected = set()
-        for q, ids in rank_order(run).items():
-            wrong = [d for d in ids if qrels[q].get(d, 0) == 0][: config.training.negatives]
-            expected |= {(queries[q], ctx.corpus[d].full_text) for d in wrong}
+
+        def first_wrong(order: dict[str, list[str]], n: int) -> set[tuple[str, str]]:
+            """(query, document) texts of each query's first ``n`` wrong documents in ``order``."""
+            wrong = {q: [d for d in ids if qrels[q].get(d, 0) == 0][:n] for q, ids in order.items()}
+            return {(queries[q], ctx.corpus[d].full_text) for q, ds in wrong.items() for d in ds}
+
+        expected = first_wrong(rank_order(run), config.training.negatives)
         dconfig = DistillConfig(
             teach=config, student=str(models["bert"]), sizes=(0,), human_sampling="top"
         )
@@ -304,10 +296,7 @@ def test_human_negatives_come_from_the_first_stages_ranking(tmp_path: Path, mode
             assert negatives == expected
         # "random" (the student's default) draws from the whole ranking, seeded, not its order
         drawn = negative_order(rank_order(run), "random", dconfig.seed)
-        expected = set()
-        for q, ids in drawn.items():
-            wrong = [d for d in ids if qrels[q].get(d, 0) == 0][: dconfig.human_negatives]
-            expected |= {(queries[q], ctx.corpus[d].full_text) for d in wrong}
+        expected = first_wrong(drawn, dconfig.human_negatives)
         random_config = replace(dconfig, human_sampling="random")
         with pytest.raises(RuntimeError, match="captured"):
             distill_module.train_student(ctx, random_config, "none", {}, {}, 0)
@@ -337,27 +326,21 @@ def test_labels_exported_elsewhere_are_imported_not_recomputed(tmp_path: Path, m
 
 
 def test_teach_cli_names_a_bad_label_file(tmp_path: Path):
-    import subprocess
-    import sys
-
     data = write_dataset(tmp_path / "data")
     bad = tmp_path / "labels.jsonl"
     bad.write_text('{"teacher": "t", "query_id": "q1"}\n')
-    command = [sys.executable, "-m", "aptrank", "teach", str(data), "--teacher", "ranker:bm25"]
-    command += ["--dev-size", "3", "--synthetic-docs", "0", "--import-labels", str(bad)]
-    proc = subprocess.run(command + ["--no-progress"], capture_output=True, text=True, timeout=120)
+    proc = aptrank_cli(
+        *("teach", str(data), "--teacher", "ranker:bm25", "--dev-size", "3"),
+        *("--synthetic-docs", "0", "--import-labels", str(bad)),
+    )
     assert proc.returncode == 2, proc.stderr
     assert "labels.jsonl, line 1: missing field" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_distill_cli_rejects_an_unknown_negative_sampling_in_one_line(tmp_path: Path):
-    import subprocess
-    import sys
-
     data = write_dataset(tmp_path / "data")
-    command = [sys.executable, "-m", "aptrank", "distill", str(data), "--negatives", "best"]
-    proc = subprocess.run(command + ["--no-progress"], capture_output=True, text=True, timeout=120)
+    proc = aptrank_cli("distill", str(data), "--negatives", "best")
     assert proc.returncode == 2, proc.stderr
     assert "unknown negative sampling 'best'; use top or random" in proc.stderr
     assert "Traceback" not in proc.stderr

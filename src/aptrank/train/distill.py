@@ -72,16 +72,11 @@ class DistillConfig:
     extra: dict[str, Any] = field(default_factory=dict)  #: more CrossEncoderTrainConfig fields
 
     def __post_init__(self) -> None:
-        from aptrank.train.examples import MARGIN_NORMS, NEGATIVE_SAMPLINGS
+        # fail at configuration time, not after the teacher work, with the functions' own checks
+        from aptrank.train.examples import negative_order, normalize_margins
 
-        if self.margin_norm not in MARGIN_NORMS:
-            options = " or ".join(MARGIN_NORMS)
-            raise AptrankError(f"unknown margin normalization {self.margin_norm!r}; use {options}")
-        if self.human_sampling not in NEGATIVE_SAMPLINGS:
-            raise AptrankError(
-                f"unknown negative sampling {self.human_sampling!r}; "
-                f"use {' or '.join(NEGATIVE_SAMPLINGS)}"
-            )
+        normalize_margins([], self.margin_norm)
+        negative_order({}, self.human_sampling)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 from collections.abc import Iterator, Mapping, Sequence
 
 from aptrank.errors import AptrankError
@@ -134,8 +135,8 @@ def negative_order(
         )
     out = {q: list(docs) for q, docs in ranking.items()}
     if sampling == "random":
-        for q in sorted(out):
-            _rng(seed, q).shuffle(out[q])
+        for q, docs in out.items():
+            _rng(seed, q).shuffle(docs)
     return out
 
 
@@ -256,12 +257,9 @@ def normalize_margins(
     ([('q', 'a', 'b', 2.0)], 1.0)
     """
     if how not in MARGIN_NORMS:
-        raise AptrankError(f"unknown margin normalization {how!r}; use none or std")
-    divisor = 1.0
-    if how == "std" and len(triples) > 1:
-        mean = sum(t[3] for t in triples) / len(triples)
-        spread = math.sqrt(sum((t[3] - mean) ** 2 for t in triples) / len(triples))
-        divisor = spread if spread > 0 else 1.0
+        raise AptrankError(f"unknown margin normalization {how!r}; use {' or '.join(MARGIN_NORMS)}")
+    spread = statistics.pstdev(t[3] for t in triples) if how == "std" and triples else 0.0
+    divisor = spread if spread > 0 else 1.0
     return [(q, a, b, m / divisor) for q, a, b, m in triples], divisor
 
 
