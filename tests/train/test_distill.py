@@ -143,6 +143,12 @@ def test_teach_then_distill(tmp_path: Path, models, monkeypatch):
     )
     assert out["selected"]["size"] in (0, 2, 4)
 
+    # soft-label BCE instead of Margin-MSE: the trainer gets the loss that matches the examples
+    soft = distill(replace(dconfig, loss="bce", sizes=(2,)))["students"]["2"]
+    assert soft["train"]["soft_pairs"] > 0 and soft["train"]["margin_triples"] == 0
+    record = json.loads((Path(soft["folder"]) / "aptrank_train.json").read_text())
+    assert record["config"]["teacher_loss"] == "bce"
+
     def no_training(*args, **kwargs):
         raise AssertionError("a re-run must reuse the trained students")
 

@@ -161,7 +161,7 @@ def train_student(
         learning_rate=config.learning_rate,
         seed=config.seed,
         save_steps=config.save_steps,
-        **config.extra,
+        **{"teacher_loss": config.loss, **config.extra},
     )
     folder = (
         ctx.folder
