@@ -18,6 +18,12 @@ CPU configuration (the default): every ranker reranks BM25's top ``--depth`` (30
   0 = the human training judgments only), scored on dev (selection) and test (reported).
 * ``throughput``: pairs/s of each teacher and of the student on the same ``--pairs`` test pairs,
   same max length and batch size, one after another in this process (run it on an idle machine).
+* ``gpu-students``: adds the student recipe sweep and curve that ran on a lent GPU (the as-run log
+  ``--gpu-log``, same code, data, teacher labels and fp32 precision; see its folder's README).
+
+The students here train on the CPU budget's recipe (``--epochs 1 --per-query 6``: ~25 min per
+curve point on 2 cores). ``DistillConfig``'s default recipe (3 epochs, 12 triples per synthetic
+query) was chosen on the dev slice by the GPU sweep; here it would take ~1.5 h per point.
 
 Every part is cached and resumable (labels in the label store, trained models in the cache):
 kill it and run it again. Writes ``benchmarks/results/distill.json`` (merged across parts),
@@ -53,7 +59,8 @@ TEACHERS = (
     f"ensemble({TRAINED},ranker:bm25,ranker:dense,{MPNET_DENSE})",
 )
 JUDGES = ("llm:smollm2", "llm:qwen")
-PARTS = ("teachers", "judges", "teach", "students", "throughput")
+PARTS = ("teachers", "judges", "teach", "students", "throughput", "gpu-students")
+GPU_LOG = Path(__file__).parent / "device" / "2026-11-27b-h200" / "call2_students_sweep.json"
 
 
 def log(message: str) -> None:
@@ -213,6 +220,40 @@ def part_students(dconfig: Any, report: dict[str, Any]) -> None:
     save_report(report)
 
 
+def part_gpu_students(report: dict[str, Any], path: Path) -> None:
+    """The GPU machine's recipe sweep and curve (its as-run log), apart from ``students``."""
+    log = json.loads(path.read_text())
+    report["students_gpu"] = {
+        "source": str(path.relative_to(Path(__file__).parent)),
+        "teacher": log["teacher"],
+        "recipes": [
+            {
+                "name": r["name"],
+                "change": r["change"],
+                "size": r["size"],
+                **r["train"],
+                "dev_ndcg@10": r["dev"]["ndcg@10"],
+            }
+            for r in log["recipes"]
+            if "dev" in r
+        ],
+        "chosen_recipe": log["chosen"],
+        "curve": {
+            str(c["size"]): {
+                "ndcg@10": c["test"]["ndcg@10"],
+                "dev_ndcg@10": c["dev"]["ndcg@10"],
+                "train": c["train"],
+            }
+            for c in log["curve"]
+            if "test" in c
+        },
+    }
+    curve = report["students_gpu"]["curve"]
+    best = max(curve, key=lambda s: (curve[s]["dev_ndcg@10"], -int(s)))
+    report["students_gpu"]["selected"] = {"size": int(best), "by": "dev ndcg@10"}
+    save_report(report)
+
+
 def _time_scorer(teacher: Any, pairs: list[tuple[str, str]], batch: int) -> float:
     teacher.score(pairs[:batch])  # warm up: load the model, first allocations
     start = time.perf_counter()
@@ -286,14 +327,16 @@ def plot(report: dict[str, Any]) -> None:
         refs["BM25"] = teachers["ranker:bm25"]["ndcg@10"]
     if "ranker:dense" in teachers:
         refs["BM25>>MiniLM cosine"] = teachers["ranker:dense"]["ndcg@10"]
-    uri = scaling_curve(
-        sizes,
-        {
-            "student, test": [students[str(s)]["ndcg@10"] for s in sizes],
-            "student, dev": [students[str(s)]["dev_ndcg@10"] for s in sizes],
-        },
-        refs,
-    )
+    series: dict[str, Any] = {
+        "student (CPU recipe), test": [students[str(s)]["ndcg@10"] for s in sizes],
+        "student (CPU recipe), dev": [students[str(s)]["dev_ndcg@10"] for s in sizes],
+    }
+    gpu = report.get("students_gpu", {}).get("curve", {})
+    if gpu:
+        series["student, dev-chosen recipe (GPU-trained), test"] = {
+            int(s): v["ndcg@10"] for s, v in gpu.items()
+        }
+    uri = scaling_curve(sizes, series, refs)
     (RESULTS / f"{NAME}.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
 
 
@@ -361,6 +404,38 @@ def to_markdown(report: dict[str, Any]) -> str:
                 "length and batch size): " + ", ".join(f"{k} {v}x" for k, v in speedup.items()),
                 "",
             ]
+    gpu = report.get("students_gpu")
+    if gpu:
+        chosen = gpu["chosen_recipe"]
+        lines += [
+            "## Student recipes, trained on a lent H200 (fp32, batch 16, same code and labels)",
+            "",
+            f"As-run log: `benchmarks/{gpu['source']}`. Each recipe trains the student at 200 "
+            "synthetic queries and is scored on the dev slice only.",
+            "",
+            "| recipe | change | human pairs | margin triples | steps | dev NDCG@10 |",
+            "|:---|:---|---:|---:|---:|---:|",
+        ]
+        for r in gpu["recipes"]:
+            lines.append(
+                f"| {r['name']} | {r['change'] or 'defaults of the day'} | {r['human_pairs']} | "
+                f"{r['margin_triples']} | {r['global_step']} | {fmt(r['dev_ndcg@10'])} |"
+            )
+        lines += [
+            "",
+            f"Chosen on dev: {chosen['name']} ({chosen['change']}). Its curve, each point "
+            "scored once on test:",
+            "",
+            "| synthetic queries | margin triples | steps | dev NDCG@10 | test NDCG@10 |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for size, c in sorted(gpu["curve"].items(), key=lambda kv: int(kv[0])):
+            tr = c["train"]
+            lines.append(
+                f"| {size} | {tr['margin_triples']} | {tr['global_step']} | "
+                f"{fmt(c['dev_ndcg@10'])} | {fmt(c['ndcg@10'])} |"
+            )
+        lines += ["", f"Selected on dev: {gpu['selected']['size']} synthetic queries.", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -378,6 +453,11 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=30)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--epochs", type=float, default=1.0, help="student epochs (CPU budget)")
+    parser.add_argument(
+        "--per-query", type=int, default=6, help="margin triples per synthetic query (CPU budget)"
+    )
+    parser.add_argument("--gpu-log", type=Path, default=GPU_LOG, help="for the gpu-students part")
     parser.add_argument("--dev-size", type=int, default=100)
     parser.add_argument("--judge-queries", type=int, default=12)
     parser.add_argument("--judge-depth", type=int, default=10)
@@ -428,6 +508,8 @@ def main() -> None:
         sizes=tuple(args.sizes),
         max_length=args.max_length,
         batch_size=args.batch_size,
+        epochs=args.epochs,
+        per_query=args.per_query,
         seed=args.seed,
     )
     report["config"] = {**asdict(base), "teacher": teach_cfg.teacher, "distill": asdict(dconfig)}
@@ -441,6 +523,8 @@ def main() -> None:
             part_throughput(ctx, report, args.pairs, args.batch_size)
         finally:
             ctx.close()
+    if "gpu-students" in args.parts:
+        part_gpu_students(report, args.gpu_log)
     save_report(report)
 
 

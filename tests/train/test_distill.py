@@ -350,3 +350,25 @@ def test_distill_cli_rejects_an_unknown_negative_sampling_in_one_line(tmp_path: 
     assert proc.returncode == 2, proc.stderr
     assert "unknown negative sampling 'best'; use top or random" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_distill_cli_keeps_the_default_recipe_unless_told(tmp_path: Path, monkeypatch):
+    """Unset --epochs/--per-query keep DistillConfig's dev-chosen recipe; set ones replace it."""
+    from aptrank.cli.main import main
+
+    data = write_dataset(tmp_path / "data")
+    seen: list[DistillConfig] = []
+
+    def capture(config, progress=None):
+        seen.append(config)
+        raise AptrankError("captured")
+
+    monkeypatch.setattr(distill_module, "distill", capture)
+    for extra in ([], ["--epochs", "1.5", "--per-query", "4"]):
+        monkeypatch.setattr(sys, "argv", ["aptrank", "distill", str(data), "--no-progress", *extra])
+        with pytest.raises(SystemExit) as stop:
+            main()
+        assert stop.value.code == 2
+    default = DistillConfig(teach=seen[0].teach)
+    assert (seen[0].epochs, seen[0].per_query) == (default.epochs, default.per_query)
+    assert (seen[1].epochs, seen[1].per_query) == (1.5, 4)

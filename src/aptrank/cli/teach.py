@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,10 @@ def distill(
         "0,50,100,200", "--sizes", help="Synthetic queries per curve point (0: human only)."
     ),
     loss: str = typer.Option("margin-mse", "--loss", help="margin-mse or bce (soft labels)."),
-    epochs: float = typer.Option(1.0, "--epochs", min=0.01),
+    epochs: float = typer.Option(None, "--epochs", min=0.01, help="Default: DistillConfig's."),
+    per_query: int = typer.Option(
+        None, "--per-query", min=1, help="Teacher examples per synthetic query (DistillConfig's)."
+    ),
     negatives: str = typer.Option(
         "random",
         "--negatives",
@@ -151,12 +155,16 @@ def distill(
         student=student,
         sizes=points,
         loss=loss,
-        epochs=epochs,
         human_sampling=negatives,
         margin_norm=margin_norm,
         max_length=max_length,
         seed=seed,
     )
+    # unset options keep DistillConfig's defaults (the dev-chosen recipe)
+    if epochs is not None:
+        config = replace(config, epochs=epochs)
+    if per_query is not None:
+        config = replace(config, per_query=per_query)
     with progress_bars(progress) as bars:
         result = run_distill(config, progress=bars)
     folder = out or default_out("distill", dataset)

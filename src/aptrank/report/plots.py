@@ -82,20 +82,27 @@ def per_query_delta(
 
 def scaling_curve(
     sizes: Sequence[int],
-    scores: Mapping[str, Sequence[float]],
+    scores: Mapping[str, Sequence[float] | Mapping[int, float]],
     references: Mapping[str, float],
     metric: str = "NDCG@10",
 ) -> str:
     """Student quality against the number of teacher-labeled synthetic queries.
 
-    ``scores`` maps a line label (e.g. "student, test") to one value per size; ``references``
-    are horizontal lines (the teacher, the baselines). The x axis is symmetric-log so the
+    ``scores`` maps a line label (e.g. "student, test") to one value per size of ``sizes``, or
+    to its own ``{size: value}`` (a curve measured at other sizes); ``references`` are
+    horizontal lines (the teacher, the baselines). The x axis is symmetric-log so the
     human-only point (0 synthetic queries) sits on it.
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    xs = set(sizes)
     for label, values in scores.items():
-        ax.plot(list(sizes), list(values), marker="o", label=label)
+        if isinstance(values, Mapping):
+            points = sorted(values.items())
+            xs.update(x for x, _ in points)
+        else:
+            points = list(zip(sizes, values, strict=True))
+        ax.plot([x for x, _ in points], [y for _, y in points], marker="o", label=label)
     styles = ["--", ":", "-.", (0, (5, 1))]
     for i, (label, value) in enumerate(references.items()):
         ax.axhline(
@@ -104,7 +111,7 @@ def scaling_curve(
             color=f"C{i + len(scores)}",
             label=f"{label} ({value:.3f})",
         )
-    ax.set_xscale("symlog", linthresh=max(1, min([s for s in sizes if s > 0], default=1)))
+    ax.set_xscale("symlog", linthresh=max(1, min([s for s in xs if s > 0], default=1)))
     ax.set_xlabel("teacher-labeled synthetic queries (0 = human judgments only)")
     ax.set_ylabel(metric)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
