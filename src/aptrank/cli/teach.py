@@ -108,8 +108,10 @@ def distill(
         "0,50,100,200", "--sizes", help="Synthetic queries per curve point (0: human only)."
     ),
     loss: str = typer.Option("margin-mse", "--loss", help="margin-mse or bce (soft labels)."),
-    epochs: float = typer.Option(None, "--epochs", min=0.01, help="Default: DistillConfig's."),
-    per_query: int = typer.Option(
+    epochs: float | None = typer.Option(
+        None, "--epochs", min=0.01, help="Student epochs (default: DistillConfig's, 3)."
+    ),
+    per_query: int | None = typer.Option(
         None, "--per-query", min=1, help="Teacher examples per synthetic query (DistillConfig's)."
     ),
     negatives: str = typer.Option(
