@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The full distillation configuration, for a machine with a CUDA GPU (not run in CI):
-# rerank BM25's top-100 (not 30), 10x the synthetic data of the CPU run, bigger batches.
+# rerank BM25's top-100 (not 30), 10x the synthetic data of the CPU run, bigger batches, and
+# the student recipe the dev slice chose (3 epochs, 12 margin triples per synthetic query; the
+# CPU run keeps 1 x 6 for its budget, see benchmarks/device/2026-11-27b-h200).
 # Models and scores go to the GPU through APTRANK_DEVICE (aptrank.rankers.encoders.default_device);
 # the trainers use bf16/fp16 there (CrossEncoderTrainConfig.precision="auto"). Resumable like the
 # CPU run: labels in the label store, checkpoints beside each model. Writes
@@ -13,5 +15,6 @@ PY=${PY:-.venv/bin/python}
 export APTRANK_DEVICE=${APTRANK_DEVICE:-cuda}
 "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU visible')"
 "$PY" benchmarks/distill.py --name distill-gpu \
+    --parts teachers judges teach students throughput --epochs 3 --per-query 12 \
     --depth 100 --synthetic-docs 8000 --sizes 0 500 1000 2000 \
     --batch-size 64 --max-length 256 --pairs 2000 "$@"
