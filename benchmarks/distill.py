@@ -224,7 +224,7 @@ def part_gpu_students(report: dict[str, Any], path: Path) -> None:
     """The GPU machine's recipe sweep and curve (its as-run log), apart from ``students``."""
     log = json.loads(path.read_text())
     report["students_gpu"] = {
-        "source": str(path.relative_to(Path(__file__).parent)),
+        "source": os.path.relpath(path, Path(__file__).parents[1]),  # from the repo root
         "teacher": log["teacher"],
         "recipes": [
             {
@@ -410,7 +410,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += [
             "## Student recipes, trained on a lent H200 (fp32, batch 16, same code and labels)",
             "",
-            f"As-run log: `benchmarks/{gpu['source']}`. Each recipe trains the student at 200 "
+            f"As-run log: `{gpu['source']}`. Each recipe trains the student at 200 "
             "synthetic queries and is scored on the dev slice only.",
             "",
             "| recipe | change | human pairs | margin triples | steps | dev NDCG@10 |",
