@@ -142,6 +142,13 @@ def test_teach_then_distill(tmp_path: Path, models, monkeypatch):
         > out["students"]["2"]["train"]["margin_triples"]
     )
     assert out["selected"]["size"] in (0, 2, 4)
+    trained = {
+        size: json.loads((Path(s["folder"]) / "aptrank_train.json").read_text())["config"]
+        for size, s in out["students"].items()
+    }
+    # the human-only point keeps its own (shorter) recipe; teacher-labeled points the main one
+    assert trained["0"]["epochs"] == dconfig.human_only_epochs != dconfig.epochs
+    assert trained["4"]["epochs"] == dconfig.epochs
 
     # soft-label BCE instead of Margin-MSE: the trainer gets the loss that matches the examples
     soft = distill(replace(dconfig, loss="bce", sizes=(2,)))["students"]["2"]

@@ -109,7 +109,10 @@ def distill(
     ),
     loss: str = typer.Option("margin-mse", "--loss", help="margin-mse or bce (soft labels)."),
     epochs: float | None = typer.Option(
-        None, "--epochs", min=0.01, help="Student epochs (default: DistillConfig's, 3)."
+        None,
+        "--epochs",
+        min=0.01,
+        help="Student epochs (default: DistillConfig's, 3; a human-only point trains 1).",
     ),
     per_query: int | None = typer.Option(
         None, "--per-query", min=1, help="Teacher examples per synthetic query (DistillConfig's)."
