@@ -222,6 +222,8 @@ def part_students(dconfig: Any, report: dict[str, Any]) -> None:
 
 def part_gpu_students(report: dict[str, Any], path: Path) -> None:
     """The GPU machine's recipe sweep and curve (its as-run log), apart from ``students``."""
+    from aptrank.train.distill import select_size
+
     log = json.loads(path.read_text())
     report["students_gpu"] = {
         "source": os.path.relpath(path, Path(__file__).parents[1]),  # from the repo root
@@ -249,8 +251,8 @@ def part_gpu_students(report: dict[str, Any], path: Path) -> None:
         },
     }
     curve = report["students_gpu"]["curve"]
-    best = max(curve, key=lambda s: (curve[s]["dev_ndcg@10"], -int(s)))
-    report["students_gpu"]["selected"] = {"size": int(best), "by": "dev ndcg@10"}
+    best = select_size({int(s): c["dev_ndcg@10"] for s, c in curve.items()})
+    report["students_gpu"]["selected"] = {"size": best, "by": "dev ndcg@10"}
     save_report(report)
 
 

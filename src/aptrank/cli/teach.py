@@ -166,10 +166,8 @@ def distill(
         seed=seed,
     )
     # unset options keep DistillConfig's defaults (the dev-chosen recipe)
-    if epochs is not None:
-        config = replace(config, epochs=epochs)
-    if per_query is not None:
-        config = replace(config, per_query=per_query)
+    recipe: dict[str, Any] = {"epochs": epochs, "per_query": per_query}
+    config = replace(config, **{k: v for k, v in recipe.items() if v is not None})
     with progress_bars(progress) as bars:
         result = run_distill(config, progress=bars)
     folder = out or default_out("distill", dataset)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,15 @@ def synthetic_order(ids: Sequence[str], seed: int) -> list[str]:
     order = sorted(ids)
     random.Random(seed).shuffle(order)
     return order
+
+
+def select_size(dev: Mapping[int, float]) -> int:
+    """The curve point the dev slice selects: the best dev figure, the smaller size on a tie.
+
+    >>> select_size({0: 0.6, 50: 0.7, 200: 0.7})
+    50
+    """
+    return max(dev, key=lambda size: (dev[size], -size))
 
 
 def train_student(
@@ -243,7 +252,8 @@ def distill(config: DistillConfig, progress: ProgressFactory | None = None) -> d
                 StudentReport(size, str(folder), sizes, scores["dev"], scores["test"], stats)
             )
             logger.info("student %d: dev %.4f, test %.4f", size, scores["dev"], scores["test"])
-        best = max(students, key=lambda s: (s.dev_ndcg10, -s.size))
+        chosen = select_size({s.size: s.dev_ndcg10 for s in students})
+        best = next(s for s in students if s.size == chosen)
         return {
             "config": config.to_dict(),
             "teacher": tid,
