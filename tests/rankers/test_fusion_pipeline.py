@@ -59,3 +59,26 @@ def test_fusion_ranker_of_real_bm25_variants():
     single = BM25Ranker().index(CORPUS).rank(QUERIES, k=3)
     for qid in QUERIES:
         assert [d for d, _ in ranked(run[qid])] == [d for d, _ in ranked(single[qid])]
+
+
+def test_rerank_keeps_the_first_stage_tail_in_order_below_the_reranked_head():
+    first = Fixed("first", {"a": 5, "b": 4, "c": 3, "d": 2, "e": 2, "f": 1})
+    second = Fixed("second", {"a": -1.0, "b": 10.0, "c": 0.5})
+    pipe = RerankPipeline(first, second, depth=3).index(CORPUS)
+    run = pipe.rank({"q": "x"}, k=6)["q"]
+    order = [d for d, _ in ranked(run)]
+    # the head in the second stage's order, then A's tail with its tie (e before d: doc id desc)
+    assert order == ["b", "c", "a", "e", "d", "f"]
+    assert max(run[d] for d in "def") < min(run[d] for d in "abc")
+    assert run["d"] == run["e"] and run["a"] - run["e"] > 0  # the shift keeps A's ties
+    assert second.seen == [{"q": {"a", "b", "c"}}]
+    # as a reranker of given candidates: every candidate comes back, the tail in A's order
+    again = pipe.rerank({"q": "x"}, {"q": dict.fromkeys("abcdef", 0.0)})["q"]
+    assert [d for d, _ in ranked(again)] == order
+
+
+def test_rerank_depth_larger_than_k_still_cuts_to_k():
+    first = Fixed("first", {"a": 4, "b": 3, "c": 2, "d": 1})
+    second = Fixed("second", {"a": 1, "b": 2, "c": 3, "d": 4})
+    run = RerankPipeline(first, second, depth=10).index(CORPUS).rank({"q": "x"}, k=2)
+    assert run == {"q": {"d": 4, "c": 3}}

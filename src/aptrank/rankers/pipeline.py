@@ -1,19 +1,46 @@
-"""Compositions: ``A>>B@k`` (B reranks the top ``k`` of A) and ``R>>B`` (query rewriter R
-rewrites the queries B ranks with)."""
+"""Compositions: ``A>>B@k`` (B reranks the top ``k`` of A, A's run continues below) and ``R>>B``
+(query rewriter R rewrites the queries B ranks with)."""
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping
 
-from aptrank.data.runs import cut
+from aptrank.data.runs import cut, ranked
 from aptrank.errors import AptrankError
 from aptrank.rankers.base import Ranker
 from aptrank.types import Corpus, Run
 
 
+def append_tail(head: Mapping[str, Mapping[str, float]], first: Run) -> Run:
+    """``head`` (a second stage's scores for the top of ``first``) followed by the rest of
+    ``first`` in its own order, its scores shifted to lie strictly below the head's lowest.
+
+    A first-stage document the second stage gave no score joins the tail. The shift is one
+    constant per query, so the tail keeps the first stage's order (ties included) and the run
+    keeps the first stage's depth: recall@100 and MAP of ``A>>B@30`` see A's whole list.
+
+    >>> append_tail({"q": {"b": 0.5, "a": 0.25}}, {"q": {"a": 5.0, "b": 4.0, "c": 3.0, "d": 1.0}})
+    {'q': {'b': 0.5, 'a': 0.25, 'c': -0.75, 'd': -2.75}}
+    """
+    out: Run = {}
+    for qid, scores in first.items():
+        top = dict(head.get(qid, {}))
+        rest = [(d, s) for d, s in ranked(scores) if d not in top]
+        if top and rest:
+            shift = min(top.values()) - rest[0][1] - 1.0
+            top.update((d, s + shift) for d, s in rest)
+        elif rest:
+            top.update(rest)
+        out[qid] = top
+    for qid, scores in head.items():  # queries only the second stage answered
+        out.setdefault(qid, dict(scores))
+    return out
+
+
 class RerankPipeline(Ranker):
-    """A first stage retrieves ``depth`` candidates per query; a second stage rescores them."""
+    """A first stage ranks the queries; a second stage rescores its top ``depth``, and the first
+    stage's remaining documents follow in their own order (:func:`append_tail`)."""
 
     def __init__(self, first: Ranker, second: Ranker, depth: int = 100) -> None:
         super().__init__()
@@ -41,14 +68,17 @@ class RerankPipeline(Ranker):
         return self
 
     def rank(self, queries: Mapping[str, str], k: int = 100) -> Run:
-        candidates = self.first.rank(queries, self.depth)
-        return cut(self.second.rerank(queries, candidates), k)
+        first = self.first.rank(queries, max(k, self.depth))
+        return cut(self._rescore(queries, first), k)
 
     def rerank(
         self, queries: Mapping[str, str], candidates: Mapping[str, Mapping[str, float]]
     ) -> Run:
-        first = cut(self.first.rerank(queries, candidates), self.depth)
-        return self.second.rerank(queries, first)
+        return self._rescore(queries, self.first.rerank(queries, candidates))
+
+    def _rescore(self, queries: Mapping[str, str], first: Run) -> Run:
+        head = self.second.rerank(queries, cut(first, self.depth))
+        return append_tail(head, first)
 
 
 class QueryRewriter(Ranker):

@@ -5,7 +5,8 @@
 ``dense``               bi-encoder retrieval with the default embedding (all-MiniLM-L6-v2)
 ``dense:<model>``       a registry name, Hugging Face id or folder
 ``ce:<model>``          cross-encoder reranker
-``A>>B@k``              B reranks A's top k (k defaults to 100); chains associate left
+``A>>B@k``              B reranks A's top k (k defaults to 100), A's tail follows below;
+                        chains associate left
 ``rrf(A,B,...)``        reciprocal-rank fusion of any pipelines
 ``name[key=value,..]``  options of a stage, e.g. ``dense[backend=onnx-int8]``,
                         ``ce:<model>[max_length=128,batch_size=16]``, ``bm25[k1=0.9,b=0.4]``
