@@ -14,7 +14,7 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -24,7 +24,7 @@ from typing import Any
 from aptrank.data.runs import cut, write_trec_run
 from aptrank.errors import AptrankError, DataError
 from aptrank.rankers import Ranker, build_ranker
-from aptrank.types import Dataset, Run
+from aptrank.types import Corpus, Dataset, Run
 
 logger = logging.getLogger(__name__)
 
@@ -105,13 +105,25 @@ def run_pipeline(
     ranker: Ranker, dataset: Dataset, depth: int, progress: ProgressFactory | None = None
 ) -> Run:
     """Index the corpus and rank the judged queries; progress hooks are set on every stage."""
+    queries = {qid: q.text for qid, q in dataset.judged_queries().items()}
+    return rank_corpus(ranker, dataset.corpus, queries, depth, progress)
+
+
+def rank_corpus(
+    ranker: Ranker,
+    corpus: Corpus,
+    queries: Mapping[str, str],
+    depth: int,
+    progress: ProgressFactory | None = None,
+) -> Run:
+    """Set progress hooks on every stage, index ``corpus``, and rank ``queries`` (top ``depth``,
+    in trec_eval's order)."""
     if progress is not None:
         for stage in walk(ranker):
             if hasattr(stage, "progress"):
                 verb = "encoding corpus" if stage.name.startswith("dense") else "scoring pairs"
                 stage.progress = progress(f"{stage.name}: {verb}")
-    ranker.index(dataset.corpus)
-    queries = {qid: q.text for qid, q in dataset.judged_queries().items()}
+    ranker.index(corpus)
     return cut(ranker.rank(queries, depth), depth)
 
 
@@ -131,12 +143,17 @@ def check_config(config: EvaluateConfig) -> dict[str, Ranker]:
         raise AptrankError(str(e)) from None
     rankers = {p: build_ranker(p) for p in config.pipelines}
     for spec, ranker in rankers.items():
-        if not ranker.retrieves:
-            raise AptrankError(
-                f"{spec!r} starts with a reranker, which cannot retrieve from the corpus: put a "
-                f"first stage before it, e.g. 'bm25>>{spec}@100'"
-            )
+        check_retrieves(spec, ranker)
     return rankers
+
+
+def check_retrieves(spec: str, ranker: Ranker) -> None:
+    """AptrankError unless ``ranker`` (built from ``spec``) can retrieve from a whole corpus."""
+    if not ranker.retrieves:
+        raise AptrankError(
+            f"{spec!r} starts with a reranker, which cannot retrieve from the corpus: put a "
+            f"first stage before it, e.g. 'bm25>>{spec}@100'"
+        )
 
 
 def evaluate_pipelines(

@@ -10,6 +10,7 @@ import typer
 from aptrank.cli import datasets as datasets_cmd
 from aptrank.cli import diagnose as diagnose_cmd
 from aptrank.cli import evaluate as evaluate_cmd
+from aptrank.cli import rank as rank_cmd
 from aptrank.cli import rl as rl_cmd
 from aptrank.cli import run as run_cmd
 from aptrank.cli import teach as teach_cmd
@@ -25,6 +26,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.command("evaluate")(evaluate_cmd.evaluate)
+app.command("rank")(rank_cmd.rank)
 app.command("diagnose")(diagnose_cmd.diagnose)
 app.command("teach")(teach_cmd.teach)
 app.command("distill")(teach_cmd.distill)

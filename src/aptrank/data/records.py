@@ -16,6 +16,10 @@ an optional ``title``; every other field is kept in ``meta``. The rules, each br
 
 A document with neither title nor text is kept and counted in one warning; a query with empty text
 is an error, since there is nothing to rank for it.
+
+A queries file given to rank (:func:`load_query_file`) may also be a plain ``.tsv`` of
+``id<TAB>text`` lines, as MS MARCO and TREC topic files are: no quoting, exactly two fields per
+line, and an optional header line ``_id``/``id``/``query-id``/``qid`` then ``text``.
 """
 
 from __future__ import annotations
@@ -59,9 +63,22 @@ def load_corpus(path: str | Path) -> Corpus:
 def load_queries(path: str | Path) -> Queries:
     """Read queries from a JSONL or CSV file: ``{query_id: Query(text, meta)}``."""
     path = Path(path)
+    return _collect_queries(iter_records(path), path)
+
+
+def load_query_file(path: str | Path) -> Queries:
+    """Read queries to rank: a ``.tsv`` (or ``.tsv.gz``) file of ``id<TAB>text`` lines (see the
+    module docstring), anything else as :func:`load_queries` reads it (JSONL, or CSV with a
+    header). The same rules hold for ids and texts in every format."""
+    path = Path(path)
+    records = _iter_id_text(path) if _kind(path) == "tsv" else iter_records(path)
+    return _collect_queries(records, path)
+
+
+def _collect_queries(records: Iterator[tuple[int, Record]], path: Path) -> Queries:
     queries: Queries = {}
     first_line: dict[str, int] = {}
-    for lineno, record in iter_records(path):
+    for lineno, record in records:
         query_id = _take_id(record, path, lineno, first_line)
         text = _take_text(record, path, lineno)
         if not text.strip():
@@ -75,13 +92,18 @@ def load_queries(path: str | Path) -> Queries:
 def iter_records(path: str | Path) -> Iterator[tuple[int, Record]]:
     """``(line number, record)`` for each record of a JSONL or CSV/TSV file (by extension)."""
     path = Path(path)
-    suffixes = path.name.lower().removesuffix(".gz").rsplit(".", 1)
-    kind = suffixes[-1] if len(suffixes) > 1 else "jsonl"
+    kind = _kind(path)
     if kind == "csv":
         return _iter_csv(path, ",")
     if kind == "tsv":
         return _iter_csv(path, "\t")
     return _iter_jsonl(path)
+
+
+def _kind(path: Path) -> str:
+    """The format a file's name announces: its last suffix before any ``.gz`` (or ``jsonl``)."""
+    suffixes = path.name.lower().removesuffix(".gz").rsplit(".", 1)
+    return suffixes[-1] if len(suffixes) > 1 else "jsonl"
 
 
 def iter_lines(path: str | Path, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
@@ -145,6 +167,23 @@ def _iter_csv(path: Path, delimiter: str) -> Iterator[tuple[int, Record]]:
             reason = f"expected {len(header)} fields as in the header, found {len(row)}"
             raise DataError(reason, path, reader.line_num)
         yield reader.line_num, dict(zip(header, row))
+
+
+_ID_TEXT_HEADERS = {("_id", "text"), ("id", "text"), ("query-id", "text"), ("qid", "text")}
+
+
+def _iter_id_text(path: Path) -> Iterator[tuple[int, Record]]:
+    """Records of a plain ``id<TAB>text`` file; a first line naming the columns is skipped."""
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if lineno == 1 and tuple(fields) in _ID_TEXT_HEADERS:
+            continue
+        if len(fields) != 2:
+            reason = f"expected 2 tab-separated fields (id<TAB>text), found {len(fields)}"
+            raise DataError(reason, path, lineno)
+        yield lineno, {"_id": fields[0], "text": fields[1]}
 
 
 def _take_id(record: Record, path: Path, lineno: int, first_line: dict[str, int]) -> str:
