@@ -29,6 +29,17 @@ class Ranker(ABC):
         return True
 
     @property
+    def kind(self) -> str:
+        """The stage kinds without models or options (``bm25``, ``dense``, ``bm25>>ce``): what
+        fitted fusion weights check their members against.
+
+        >>> from aptrank.rankers import build_ranker
+        >>> build_ranker("bm25[k1=0.9]>>ce:some/model[max_length=64]@30").kind
+        'bm25>>ce'
+        """
+        return self.name.split("[", 1)[0].split(":", 1)[0]
+
+    @property
     def corpus(self) -> Corpus:
         if self._corpus is None:
             raise AptrankError(f"{self.name}: call .index(corpus) before ranking")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aptrank.rankers.base import Ranker
-from aptrank.rankers.registry import PipelineError, options_to_config, register
+from aptrank.rankers.registry import PipelineError, local_path, options_to_config, register
 
 
 @register("bm25")
@@ -20,7 +20,8 @@ def _dense(arg: str | None, options: dict[str, str]) -> Ranker:
     from aptrank.rankers.dense import DenseConfig, DenseRanker
     from aptrank.rankers.models import DEFAULT_EMBEDDING
 
-    return DenseRanker(options_to_config(DenseConfig, options, model=arg or DEFAULT_EMBEDDING))
+    model = local_path(arg) if arg else DEFAULT_EMBEDDING
+    return DenseRanker(options_to_config(DenseConfig, options, model=model))
 
 
 @register("ce")
@@ -29,7 +30,7 @@ def _ce(arg: str | None, options: dict[str, str]) -> Ranker:
 
     if not arg:
         raise PipelineError("ce needs a model: 'ce:<model>' (a registry name, HF id or folder)")
-    return CrossEncoderRanker(options_to_config(CrossEncoderConfig, options, model=arg))
+    return CrossEncoderRanker(options_to_config(CrossEncoderConfig, options, model=local_path(arg)))
 
 
 @register("rewrite")
@@ -38,5 +39,7 @@ def _rewrite(arg: str | None, options: dict[str, str]) -> Ranker:
     # query is rewritten)
     from aptrank.rankers.rewrite import RewriteConfig, RewriteRanker
 
-    fixed = {"model": arg} if arg else {}
+    fixed = {"model": local_path(arg)} if arg else {}
+    if "model" in options:  # an RL policy folder is usually given as an option
+        options = {**options, "model": local_path(options["model"])}
     return RewriteRanker(options_to_config(RewriteConfig, options, **fixed))

@@ -50,6 +50,10 @@ class FusionRanker(Ranker):
     def retrieves(self) -> bool:
         return all(r.retrieves for r in self.rankers)
 
+    @property
+    def kind(self) -> str:
+        return "rrf"
+
     def index(self, corpus: Corpus) -> FusionRanker:
         super().index(corpus)
         for r in self.rankers:

@@ -33,8 +33,8 @@ def append_tail(head: Mapping[str, Mapping[str, float]], first: Run) -> Run:
         elif rest:
             top.update(rest)
         out[qid] = top
-    for qid, scores in head.items():  # queries only the second stage answered
-        out.setdefault(qid, dict(scores))
+    for qid, head_scores in head.items():  # queries only the second stage answered
+        out.setdefault(qid, dict(head_scores))
     return out
 
 
@@ -60,6 +60,10 @@ class RerankPipeline(Ranker):
     @property
     def retrieves(self) -> bool:
         return self.first.retrieves
+
+    @property
+    def kind(self) -> str:
+        return f"{self.first.kind}>>{self.second.kind}"
 
     def index(self, corpus: Corpus) -> RerankPipeline:
         super().index(corpus)
@@ -123,6 +127,10 @@ class RewritePipeline(Ranker):
     @property
     def retrieves(self) -> bool:
         return self.second.retrieves
+
+    @property
+    def kind(self) -> str:
+        return f"{self.first.kind}>>{self.second.kind}"
 
     def index(self, corpus: Corpus) -> RewritePipeline:
         super().index(corpus)

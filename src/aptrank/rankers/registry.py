@@ -8,6 +8,10 @@
 ``A>>B@k``              B reranks A's top k (k defaults to 100), A's tail follows below;
                         chains associate left
 ``rrf(A,B,...)``        reciprocal-rank fusion of any pipelines
+``fuse(A,B,...)``       weighted sum of normalised scores, ``fuse(A,B)[weights=<file>]`` with
+                        weights fitted by ``aptrank fit-fusion`` (options norm, depth)
+``<folder>``            a trained ranker: a folder holding an ``aptrank.json`` (its
+                        ``pipeline``, whose ``./`` paths are relative to that folder)
 ``name[key=value,..]``  options of a stage, e.g. ``dense[backend=onnx-int8]``,
                         ``ce:<model>[max_length=128,batch_size=16]``, ``bm25[k1=0.9,b=0.4]``
 ``rewrite[...]>>B``     B ranks with queries rewritten by a causal LM, e.g.
@@ -22,7 +26,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 from aptrank.errors import AptrankError
@@ -32,6 +39,8 @@ from aptrank.rankers.base import Ranker
 StageFactory = Callable[[str | None, dict[str, str]], Ranker]
 
 _REGISTRY: dict[str, StageFactory] = {}
+#: the folder ``./`` paths of the pipeline being parsed are relative to (an artifact's folder)
+_BASE: ContextVar[Path | None] = ContextVar("aptrank_pipeline_base", default=None)
 
 
 class PipelineError(AptrankError, ValueError):
@@ -54,13 +63,41 @@ def stages() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def build_ranker(spec: str) -> Ranker:
-    """Build the ranker a pipeline string describes (not yet indexed)."""
+def build_ranker(spec: str, base: str | Path | None = None) -> Ranker:
+    """Build the ranker a pipeline string describes (not yet indexed). Paths written ``./x``
+    or ``../x`` are relative to ``base`` when given (an artifact's folder), else to the current
+    directory."""
     _ensure_builtins()
     spec = spec.strip()
     if not spec:
         raise PipelineError("empty pipeline string")
-    return _parse_pipeline(spec, spec)
+    with relative_to(base):
+        return _parse_pipeline(spec, spec)
+
+
+@contextmanager
+def relative_to(base: str | Path | None) -> Iterator[None]:
+    """Resolve ``./`` paths of the pipelines parsed inside against ``base`` (None: unchanged)."""
+    token = _BASE.set(Path(base).resolve() if base is not None else _BASE.get())
+    try:
+        yield
+    finally:
+        _BASE.reset(token)
+
+
+def local_path(value: str) -> str:
+    """``value`` resolved against the folder of the pipeline being parsed when it is written as
+    a relative path (``.``, ``./x``, ``../x``); anything else (a model name, hub id, absolute
+    path) is returned unchanged.
+
+    >>> with relative_to("/models/student"):
+    ...     local_path("."), local_path("./weights.json"), local_path("all-MiniLM-L6-v2")
+    ('/models/student', '/models/student/weights.json', 'all-MiniLM-L6-v2')
+    """
+    base = _BASE.get()
+    if base is None or not (value == "." or value.startswith(("./", "../", ".\\", "..\\"))):
+        return value
+    return str((base / value).resolve())
 
 
 def options_to_config(cls: type, options: dict[str, str], **fixed: Any) -> Any:
@@ -141,6 +178,9 @@ def _parse_pipeline(spec: str, whole: str) -> Ranker:
             ranker = RewritePipeline(ranker, stage)
         else:
             ranker = RerankPipeline(ranker, stage, 100 if depth is None else depth)
+            check_depth = getattr(stage, "check_depth", None)
+            if check_depth is not None:
+                check_depth(ranker.depth)
     if isinstance(ranker, QueryRewriter):
         raise PipelineError(
             f"query rewriter {ranker.name!r} needs a ranker after it, e.g. "
@@ -173,13 +213,48 @@ def _parse_stage(seg: str, whole: str) -> Ranker:
         if set(options) - {"k", "depth"}:
             raise PipelineError(f"rrf options are k and depth, got {sorted(options)} in {whole!r}")
         return FusionRanker(inner, **kwargs)
+    if seg.startswith("fuse(") and seg.endswith(")"):
+        return _parse_fuse(seg, options, whole)
+    folder = Path(local_path(seg))
+    if (folder / "aptrank.json").is_file():
+        from aptrank.rankers.artifact import ArtifactRanker
+
+        if options:
+            raise PipelineError(f"a model folder takes no options, got {sorted(options)}")
+        return ArtifactRanker.load(folder, name=seg)
     name, _, arg = seg.partition(":")
     name = name.strip()
     if name not in _REGISTRY:
+        if folder.is_dir() or "/" in seg or seg.startswith("."):
+            raise PipelineError(
+                f"{seg!r} in pipeline {whole!r} is not a folder holding an aptrank.json "
+                "(a trained ranker written by aptrank)"
+            )
         raise PipelineError(
-            f"unknown ranker {name!r} in pipeline {whole!r}; known: {', '.join(stages())}, rrf(...)"
+            f"unknown ranker {name!r} in pipeline {whole!r}; known: {', '.join(stages())}, "
+            "rrf(...), fuse(...) or a trained ranker's folder"
         )
     return _REGISTRY[name](arg.strip() or None, options)
+
+
+def _parse_fuse(seg: str, options: dict[str, str], whole: str) -> Ranker:
+    from aptrank.rankers.fuse import FuseRanker, FuseWeights
+
+    members = [_parse_pipeline(p, whole) for p in _split_top(seg[len("fuse(") : -1], ",")]
+    unknown = set(options) - {"weights", "norm", "depth"}
+    if unknown:
+        raise PipelineError(
+            f"fuse options are weights, norm and depth, got {sorted(unknown)} in {whole!r}"
+        )
+    path = local_path(options["weights"]) if "weights" in options else None
+    depth = _convert(options["depth"], 0, "depth") if "depth" in options else None
+    return FuseRanker(
+        members,
+        weights=FuseWeights.load(path) if path else None,
+        norm=options.get("norm"),
+        depth=depth,
+        weights_path=path,
+    )
 
 
 def _parse_options(text: str, whole: str) -> dict[str, str]:

@@ -6,9 +6,10 @@ trained on the task's own judgments, *or an ensemble* of it with cheap, compleme
 (BM25's exact term matching, a dense model's paraphrase matching). The weights are fit on a dev
 slice of the training queries (never the test split) by pairwise logistic regression: for every
 (relevant, non-relevant) pair of one query the weighted score difference should be positive.
-Pairwise, because only the order within a query matters, and per-query offsets (BM25 scores grow
-with query length) cancel in the difference. scikit-learn would do the fit too, but it is not a
-dependency of aptrank and the problem is a dozen lines of :func:`scipy.optimize.minimize`.
+
+There is one fusion implementation: the ensemble is ``fuse(...)`` with ``norm=global``
+(:mod:`aptrank.rankers.fuse`: each member divided by its fitted scale, so a pair's label depends
+on that pair alone) and its weights come from :func:`aptrank.train.fusion.fit_pairwise`.
 
 Members' labels are usually in the label store already, so :func:`label_ensemble` labels with
 each member first (each resumable) and stores the ensemble's labels computed from theirs.
@@ -42,19 +43,6 @@ class EnsembleFit:
         return dict(self.__dict__)
 
 
-def _pair_differences(
-    features: Mapping[str, Mapping[str, Sequence[float]]], qrels: Qrels
-) -> np.ndarray:
-    """Feature differences (relevant − non-relevant) for every ordered pair of every query."""
-    rows: list[np.ndarray] = []
-    for qid, docs in features.items():
-        judged = qrels.get(qid, {})
-        pos = [np.asarray(f, float) for d, f in docs.items() if judged.get(d, 0) > 0]
-        neg = [np.asarray(f, float) for d, f in docs.items() if judged.get(d, 0) <= 0]
-        rows.extend(p - n for p in pos for n in neg)
-    return np.asarray(rows, dtype=float)
-
-
 def fit_ensemble(
     features: Mapping[str, Mapping[str, Sequence[float]]],
     qrels: Qrels,
@@ -71,8 +59,7 @@ def fit_ensemble(
     >>> fit.pair_accuracy, fit.weights[0] > abs(fit.weights[1])
     (1.0, True)
     """
-    from scipy.optimize import minimize
-    from scipy.special import log_expit
+    from aptrank.train.fusion import fit_pairwise, pair_accuracy, pair_differences
 
     if not members:
         raise AptrankError("an ensemble needs at least one member")
@@ -81,20 +68,13 @@ def fit_ensemble(
         raise AptrankError(f"features must have one score per member ({len(members)})")
     scales = all_feats.std(axis=0)
     scales[scales == 0] = 1.0
-    diffs = _pair_differences(features, qrels) / scales
-    if len(diffs) == 0:
-        raise AptrankError("no query has both a relevant and a non-relevant candidate to fit on")
-
-    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        margin = diffs @ w
-        value = -log_expit(margin).mean() + l2 * (w @ w)
-        grad = -(diffs * (1 - np.exp(log_expit(margin)))[:, None]).mean(axis=0) + 2 * l2 * w
-        return float(value), grad
-
-    start = np.ones(len(members)) / len(members)
-    w = minimize(loss, start, jac=True, method="L-BFGS-B").x
-    margin = diffs @ w
-    accuracy = float(((margin > 0) + 0.5 * (margin == 0)).mean())
+    table = {
+        q: {d: list(np.asarray(f, float) / scales) for d, f in docs.items()}
+        for q, docs in features.items()
+    }
+    w = fit_pairwise(table, qrels, l2)
+    pairs = len(pair_differences(table, qrels))
+    accuracy = pair_accuracy(table, qrels, list(w))
     n_queries = sum(
         1
         for qid, docs in features.items()
@@ -105,7 +85,7 @@ def fit_ensemble(
         tuple(members),
         tuple(map(float, w)),
         tuple(map(float, scales)),
-        len(diffs),
+        pairs,
         n_queries,
         accuracy,
     )
@@ -135,8 +115,11 @@ class EnsembleTeacher:
         }
 
     def combine(self, member_scores: np.ndarray) -> np.ndarray:
-        """``(n, members)`` scores → ``(n,)`` ensemble scores (NaN where a member has none)."""
-        return (np.asarray(member_scores, float) / self.fit.scales) @ np.asarray(self.fit.weights)
+        """``(n, members)`` scores → ``(n,)`` ensemble scores (NaN where a member has none):
+        the ``fuse`` stage's global normalisation and weighted sum."""
+        from aptrank.rankers.fuse import weighted_sum
+
+        return weighted_sum(member_scores, self.fit.weights, self.fit.scales)
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         return self.combine(np.stack([m.score(pairs) for m in self.members], axis=1))
