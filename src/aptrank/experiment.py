@@ -164,8 +164,6 @@ def evaluate_pipelines(
     on_result: Callable[[PipelineResult], None] | None = None,
 ) -> ExperimentResult:
     """Run every pipeline of ``config`` on ``dataset``, compare them, and write ``out``."""
-    from aptrank.evaluate import compare
-
     rankers = check_config(config)  # parse everything before running anything
     if not dataset.qrels:
         raise DataError(f"split {config.split!r} of {dataset.name} has no judgments")
@@ -177,13 +175,27 @@ def evaluate_pipelines(
         results.append(result)
         if on_result:
             on_result(result)
+    return compare_results(dataset, config, results, out)
+
+
+def compare_results(
+    dataset: Dataset,
+    config: EvaluateConfig,
+    results: Sequence[PipelineResult],
+    out: str | Path | None = None,
+) -> ExperimentResult:
+    """Compare runs already ranked (``config.pipelines`` names them, in order; the baseline is
+    ``config.baseline`` or the first) and write ``out``: how ``aptrank run`` adds its trained
+    rankers to the baselines without ranking those again."""
+    from aptrank.evaluate import compare
+
     comparison = compare(
         dataset.qrels,
         {r.pipeline: r.run for r in results},
         baseline=config.baseline or config.pipelines[0],
         metrics=config.metrics,
     )
-    experiment = ExperimentResult(config, dataset, results, comparison)
+    experiment = ExperimentResult(config, dataset, list(results), comparison)
     if out is not None:
         write_results(experiment, Path(out))
     return experiment

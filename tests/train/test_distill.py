@@ -366,7 +366,7 @@ def test_distill_cli_keeps_the_default_recipe_unless_told(tmp_path: Path, monkey
     data = write_dataset(tmp_path / "data")
     seen: list[DistillConfig] = []
 
-    def capture(config, progress=None):
+    def capture(config, progress=None, models_dir=None):
         seen.append(config)
         raise AptrankError("captured")
 
@@ -379,3 +379,41 @@ def test_distill_cli_keeps_the_default_recipe_unless_told(tmp_path: Path, monkey
     default = DistillConfig(teach=seen[0].teach)
     assert (seen[0].epochs, seen[0].per_query) == (default.epochs, default.per_query)
     assert (seen[1].epochs, seen[1].per_query) == (1.5, 4)
+
+
+def test_a_distilled_student_is_a_folder_that_evaluates_to_its_recorded_figure(
+    tmp_path: Path, models
+):
+    """`aptrank distill --out DIR` writes the student as an artifact; moved elsewhere and named
+    as the pipeline from another directory, in a new process, it scores its recorded NDCG@10."""
+    data = write_dataset(tmp_path / "data")
+    out = tmp_path / "distill"
+    proc = aptrank_cli(
+        *("distill", str(data), "--teacher", "ranker:bm25", "--synthetic-docs", "0"),
+        *("--sizes", "0", "--student", str(models["bert"]), "--dev-size", "3"),
+        *("--depth", "5", "--max-length", "32", "--epochs", "1", "--out", str(out)),
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((out / "distill.json").read_text())
+    folder = Path(result["models"]["student-0"])
+    record = json.loads((folder / "aptrank.json").read_text())
+    assert record["pipeline"] == "bm25>>ce:.[max_length=32,batch_size=16]@5"
+    assert record["kind"] == "student" and record["base_model"] == str(models["bert"])
+    assert set(record["trained_on"]["queries"]) | set(record["trained_on"]["dev_queries"]) == {
+        f"q{i}" for i in range(10)
+    }
+    assert record["figures"]["test"]["out_of_fold"] and record["figures"]["test"]["queries"] == 4
+    assert (folder / "aptrank_train.json").exists() and (folder / "README.md").exists()
+    assert not (folder / "checkpoints").exists()
+
+    moved = tmp_path / "elsewhere" / "my-student"
+    moved.parent.mkdir()
+    folder.rename(moved)
+    workdir = tmp_path / "somewhere-else"
+    workdir.mkdir()
+    evaluate = [sys.executable, "-m", "aptrank", "evaluate", str(data), "--no-progress"]
+    evaluate += ["--pipeline", str(moved), "--out", "eval"]
+    proc = subprocess.run(evaluate, capture_output=True, text=True, timeout=120, cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((workdir / "eval" / "metrics.json").read_text())[str(moved)]
+    assert metrics["ndcg@10"] == pytest.approx(record["figures"]["test"]["ndcg@10"], abs=1e-4)

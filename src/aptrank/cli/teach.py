@@ -136,7 +136,13 @@ def distill(
     train_split: str = typer.Option("train", "--train-split"),
     eval_split: str = typer.Option("test", "--split", "-s"),
     seed: int = typer.Option(0, "--seed"),
-    out: Path = typer.Option(None, "--out", "-o", help="Result folder (default: runs/...)."),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Result folder (default: runs/...): distill.json, and every student as a trained "
+        "ranker under models/student-<size>/ (the folder is a pipeline string).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -168,9 +174,9 @@ def distill(
     # unset options keep DistillConfig's defaults (the dev-chosen recipe)
     recipe: dict[str, Any] = {"epochs": epochs, "per_query": per_query}
     config = replace(config, **{k: v for k, v in recipe.items() if v is not None})
-    with progress_bars(progress) as bars:
-        result = run_distill(config, progress=bars)
     folder = out or default_out("distill", dataset)
+    with progress_bars(progress) as bars:
+        result = run_distill(config, progress=bars, models_dir=folder / "models")
     path = write_json(folder / "distill.json", result)
     for size, s in result["students"].items():
         say(
@@ -178,5 +184,5 @@ def distill(
             f"{eval_split} {s['test_ndcg10']:.4f}"
         )
     sel = result["selected"]
-    say(f"selected on dev: {sel['size']} synthetic queries -> {sel['folder']}")
-    say(f"use it as a ranker: 'bm25>>ce:{sel['folder']}@{depth}'; results in {path}")
+    say(f"selected on dev: {sel['size']} synthetic queries -> {sel['model']}")
+    say(f"use it as a pipeline (the folder is one): '{sel['model']}'; results in {path}")

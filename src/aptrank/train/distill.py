@@ -214,8 +214,15 @@ def train_student(
     return folder, sizes
 
 
-def distill(config: DistillConfig, progress: ProgressFactory | None = None) -> dict[str, Any]:
-    """Train one student per curve point and score each; returns a JSON-able summary."""
+def distill(
+    config: DistillConfig,
+    progress: ProgressFactory | None = None,
+    models_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Train one student per curve point and score each; returns a JSON-able summary.
+
+    With ``models_dir`` every student is also written there as a trained-ranker artifact,
+    ``<models_dir>/student-<size>/`` (:func:`write_student`), listed under ``"models"``."""
     from aptrank.teach.teachers.base import teacher_id
     from aptrank.teach.teachers.cross_encoder import (
         CrossEncoderTeacher,
@@ -254,15 +261,100 @@ def distill(config: DistillConfig, progress: ProgressFactory | None = None) -> d
             logger.info("student %d: dev %.4f, test %.4f", size, scores["dev"], scores["test"])
         chosen = select_size({s.size: s.dev_ndcg10 for s in students})
         best = next(s for s in students if s.size == chosen)
+        models = {}
+        if models_dir is not None:
+            for s in students:
+                folder = write_student(ctx, config, tid, s, Path(models_dir), s is best)
+                models[folder.name] = str(folder)
+        selected = {"size": best.size, "by": "dev ndcg@10", "folder": best.folder}
+        if models:
+            selected["model"] = models[f"student-{best.size}"]
         return {
             "config": config.to_dict(),
             "teacher": tid,
             "dev_queries": ctx.dev_ids,
             "students": {str(s.size): asdict(s) for s in students},
-            "selected": {"size": best.size, "by": "dev ndcg@10", "folder": best.folder},
+            "selected": selected,
+            "models": models,
         }
     finally:
         ctx.close()
+
+
+def student_pipeline(config: DistillConfig, model: str = ".") -> str:
+    """The pipeline a student was measured as: it reranks the first stage's top ``depth``.
+
+    >>> from aptrank.teach.workflow import TeachConfig
+    >>> student_pipeline(DistillConfig(TeachConfig("scifact")))
+    'bm25>>ce:.[max_length=256,batch_size=16]@30'
+    """
+    t = config.teach
+    options = f"max_length={config.max_length},batch_size={config.batch_size}"
+    return f"{t.first_stage}>>ce:{model}[{options}]@{t.depth}"
+
+
+def write_student(
+    ctx: TeachContext,
+    config: DistillConfig,
+    teacher: str,
+    student: StudentReport,
+    models_dir: Path,
+    selected: bool,
+) -> Path:
+    """Copy a trained student out of the cache into ``models_dir/student-<size>/`` with its
+    ``aptrank.json`` (pipeline, training queries, teacher, figures) and model card."""
+    from aptrank.rankers.artifact import copy_model, figure, write_artifact
+    from aptrank.rankers.cache import corpus_fingerprint
+
+    target = copy_model(student.folder, models_dir / f"student-{student.size}")
+    t = config.teach
+    what = f"{t.first_stage} top-{t.depth} reranked, max length {config.max_length}"
+    write_artifact(
+        target,
+        name=target.name,
+        kind="student",
+        pipeline=student_pipeline(config),
+        description=(
+            f"A {config.student} cross-encoder distilled from {t.teacher} on {ctx.train.name}: "
+            f"the human judgments of {len(ctx.fit_ids)} training queries plus the teacher's "
+            f"labels of {student.size} synthetic queries"
+            + (" (the curve point the dev slice selected)." if selected else ".")
+        ),
+        dataset={
+            "name": ctx.train.name,
+            "path": ctx.train.path,
+            "corpus": corpus_fingerprint(ctx.corpus),
+        },
+        trained_on={
+            "split": t.train_split,
+            "queries": list(ctx.fit_ids),
+            "dev_queries": list(ctx.dev_ids),
+            "synthetic_queries": student.size,
+        },
+        base_model=config.student,
+        teacher=f"{t.teacher} ({teacher})",
+        config=config.to_dict(),
+        seed=config.seed,
+        figures={
+            "dev": figure(
+                {"ndcg@10": student.dev_ndcg10},
+                f"{t.train_split} (dev slice)",
+                len(ctx.dev_ids),
+                False,
+                measured_as=what,
+                note="selects the curve point",
+            ),
+            "test": figure(
+                {"ndcg@10": student.test_ndcg10},
+                t.eval_split,
+                len(ctx.queries("test")),
+                True,
+                measured_as=what,
+            ),
+        },
+        extra={"selected_on_dev": selected, "training": student.train},
+    )
+    return target
 
 
 def with_sizes(config: DistillConfig, sizes: Sequence[int]) -> DistillConfig:
