@@ -411,8 +411,15 @@ def _rl_step(task: str) -> StepFunction:
     def run(ctx: JobContext) -> None:
         from aptrank.train.rl.experiment import run_experiment
 
-        r = run_experiment(_rl_config(ctx.config, task), ctx.out / f"rl-{task}", ctx.progress)
+        r = run_experiment(
+            _rl_config(ctx.config, task),
+            ctx.out / f"rl-{task}",
+            ctx.progress,
+            models_dir=ctx.out / "models",
+        )
         ctx.result.rl[task] = r
+        # the rewriter is a ranker (models/rewriter); the summarizer writes no artifact
+        ctx.result.models.update({n: Path(f) for n, f in r.get("models", {}).items()})
         h = r["heldout"]
         ctx.say(
             f"  {task}: held-out retrieval reward {h['before']['retrieval']:.4f} -> "

@@ -111,6 +111,8 @@ def _run(values: dict[str, Any], task: str) -> None:
     for name, row in result["eval"]["table"].items():
         say(f"  {name:<40} NDCG@10 {row['ndcg@10']:.4f}  R@100 {row['recall@100']:.4f}")
     say(f"policy: {result['training']['policy']}; results in {folder / f'rl-{config.task}.json'}")
+    for name, model in result.get("models", {}).items():
+        say(f"trained {name} (a pipeline string): {model}")
 
 
 @app.command("rewrite")
@@ -140,8 +142,9 @@ def rewrite(
     """Train a query rewriter with GRPO against the retriever's metric (Rec-R1).
 
     Measures the retrieval reward on held-out training queries before and after, then scores
-    BM25 on original, zero-shot and RL rewrites. The policy plugs into pipelines as
-    'rewrite\\[model=OUT/policy,mode=append]>>bm25'."""
+    BM25 on original, zero-shot and RL rewrites. The trained rewriter is written to
+    OUT/models/rewriter/, a folder that is itself a pipeline string (the rewrite stage and the
+    retriever as measured): 'aptrank evaluate DATASET --pipeline OUT/models/rewriter'."""
     _run(locals(), "rewrite")
 
 
@@ -178,5 +181,6 @@ def summarize(
 
     The reward is how well each item is retrieved for its training queries when indexed with
     its summary; the test queries are then scored on a random sub-corpus indexed without and
-    with the summaries."""
+    with the summaries. The summarizer is not a ranker (no pipeline stage uses it), so unlike
+    the rewriter it is not written to OUT/models/; its policy stays in OUT/policy/."""
     _run(locals(), "summarize")

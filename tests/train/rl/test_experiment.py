@@ -66,6 +66,50 @@ def test_rewrite_experiment_measures_before_after_and_the_table(policy, dataset,
 
     again = rewrite_experiment(config, out)
     assert again["training"]["reused"] and again["eval"]["table"] == table
+    check_rewriter_artifact(out, result, trained_on, dataset)
+
+
+def check_rewriter_artifact(out: Path, result: dict, trained_on: set, dataset: Path) -> None:
+    """The trained rewriter is a pipeline string: its folder builds ``rewrite>>bm25`` as it was
+    measured, also moved (``model=.`` is the folder)."""
+    from aptrank.data import load_dataset
+    from aptrank.rankers import build_ranker
+    from aptrank.rankers.artifact import read_record
+    from aptrank.rankers.cache import corpus_fingerprint
+    from aptrank.train.rl.experiment import _evaluate
+
+    folder = out / "models" / "rewriter"
+    assert result["models"] == {"rewriter": str(folder)}
+    assert {"config.json", "aptrank_train.json", "README.md"} <= {p.name for p in folder.iterdir()}
+    assert not (folder / "checkpoints").exists()
+    record = read_record(folder)
+    assert record["kind"] == "policy"
+    assert record["pipeline"] == "rewrite[model=.,mode=replace,max_new_tokens=6]>>bm25"
+    assert set(record["trained_on"]["queries"]) == trained_on
+    assert record["trained_on"]["heldout_queries"] == result["queries"]["heldout_ids"]
+    test = load_dataset(str(dataset), "test")
+    assert record["dataset"] == {
+        "name": "tiny",
+        "path": str(dataset),
+        "corpus": corpus_fingerprint(test.corpus),
+    }
+    figures, h = record["figures"], result["heldout"]
+    assert figures["heldout_before"]["ndcg@10"] == h["before"]["retrieval"]
+    assert figures["heldout_after"]["ndcg@10"] == h["after"]["retrieval"]
+    test_row = result["eval"]["table"]["bm25 rl rewrites (replace)"]
+    assert figures["test"]["ndcg@10"] == test_row["ndcg@10"] and figures["test"]["queries"] == 4
+    assert all(f["out_of_fold"] for f in figures.values())  # none of them was trained on
+
+    moved = folder.rename(out / "elsewhere")
+    ranker = build_ranker(str(moved))
+    assert ranker.kind == "rewrite>>bm25"
+    ranker.index(test.corpus)
+    texts = {q: test.queries[q].text for q in test.qrels if q in test.queries}
+    two = dict(list(texts.items())[:2])
+    run = ranker.rank(two, 5)
+    assert set(run) == set(two) and all(len(docs) == 5 for docs in run.values())
+    # the same greedy rewrites, so the recorded test figure again
+    assert _evaluate(test.qrels, ranker.rank(texts, 1000))["ndcg@10"] == test_row["ndcg@10"]
 
 
 def test_summarize_experiment_scores_the_sub_corpus_with_and_without(policy, dataset, tmp_path):
@@ -77,6 +121,7 @@ def test_summarize_experiment_scores_the_sub_corpus_with_and_without(policy, dat
         grpo=tiny(policy),
     )
     result = summarize_experiment(config, tmp_path / "sm")
+    assert "models" not in result and not (tmp_path / "sm" / "models").exists()  # not a ranker
     h = result["heldout"]
     assert h["items"] >= 1 and 0 <= h["unchanged_items"] <= 1
     assert 0 <= h["before"]["retrieval"] <= 1 and 0 <= h["after"]["retrieval"] <= 1
@@ -123,6 +168,8 @@ def test_cli_and_run_steps(policy, dataset, tmp_path):
     assert result.exit_code == 0, result.output
     assert "held-out ndcg@10" in result.output and (out / "rl-rewrite.json").exists()
     assert "zero-shot" not in json.dumps(json.loads((out / "rl-rewrite.json").read_text())["eval"])
+    assert (out / "models" / "rewriter" / "aptrank.json").is_file()
+    assert str(out / "models" / "rewriter") in result.output
 
     bad = runner.invoke(app, [*args[:3], "--mode", "sideways", "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0
@@ -134,6 +181,8 @@ def test_cli_and_run_steps(policy, dataset, tmp_path):
     )
     run = run_job(config, tmp_path / "run")
     assert "rewrite" in run.rl
+    assert run.models == {"rewriter": tmp_path / "run" / "models" / "rewriter"}
+    assert "models/rewriter" in {r.pipeline for r in run.experiment.results}  # evaluated
     page = (tmp_path / "run" / "report.html").read_text()
     summary = (tmp_path / "run" / "summary.md").read_text()
     assert "RL against the ranking metric" in page and "reward curves" in page

@@ -17,6 +17,12 @@ and ``benchmarks/rl.py`` call. Each one:
    step's total reward, retrieval part, KL and completion length), the mean reward of the first
    and last tenth of steps, the held-out figures and the evaluation table.
 
+The trained rewriter is a ranker, so it is also written as a trained-ranker artifact
+(:mod:`aptrank.rankers.artifact`), ``<out>/models/rewriter/``: the policy folder and an
+``aptrank.json`` whose pipeline (:func:`rewriter_pipeline`) uses it as it was measured, e.g.
+``rewrite[model=.,mode=replace,max_new_tokens=48]>>bm25`` (the result's ``models``). The
+summarizer is not: no pipeline stage uses it, so its policy stays in ``<out>/policy/``.
+
 Summaries are written for a fixed random sub-corpus (``summary_docs`` items, seeded; 0 = every
 item) by the same policy, from the items alone — never test queries or judgments; the test
 queries are evaluated on that sub-corpus, with their judgments restricted to it (a query with no
@@ -245,9 +251,13 @@ def measure_rewrites(
 
 
 def rewrite_experiment(
-    config: RLExperimentConfig, out: str | Path, progress: ProgressFactory | None = None
+    config: RLExperimentConfig,
+    out: str | Path,
+    progress: ProgressFactory | None = None,
+    models_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train a query rewriter for ``config.retriever`` and measure it (module docstring)."""
+    """Train a query rewriter for ``config.retriever`` and measure it (module docstring); the
+    trained rewriter is written to ``models_dir/rewriter/`` (default ``out/models/``)."""
     from aptrank.rankers import build_ranker
     from aptrank.rankers.rewrite import RewriteConfig, RewriteRanker
     from aptrank.train.rl.rewrite_task import train_rewriter
@@ -305,7 +315,83 @@ def rewrite_experiment(
                 "fallbacks": stage.fallbacks
             }
     result["eval"] = {"split": config.eval_split, "metrics": list(EVAL_METRICS), "table": table}
+    folder = write_rewriter(st, trained, result, Path(models_dir or out / "models"))
+    result["models"] = {"rewriter": str(folder)}
     return _finish(config, out, result, trained)
+
+
+def rewriter_pipeline(config: RLExperimentConfig, model: str = ".") -> str:
+    """The pipeline that uses a trained rewriter (``model``) as the experiment measured it: the
+    mode it was rewarded in, its completion length, then the retriever (a folder made absolute).
+
+    >>> rewriter_pipeline(RLExperimentConfig(dataset="x"))
+    'rewrite[model=.,mode=replace,max_new_tokens=48]>>bm25'
+    """
+    from aptrank.rankers.rewrite import RewriteConfig
+
+    options = f"model={model},mode={config.reward.mode}"
+    options += f",max_new_tokens={config.grpo.max_completion_length}"
+    if config.batch_size != RewriteConfig.batch_size:  # padding can, rarely, flip a token
+        options += f",batch_size={config.batch_size}"
+    retriever = config.retriever
+    if Path(retriever).is_dir():
+        retriever = str(Path(retriever).resolve())
+    return f"rewrite[{options}]>>{retriever}"
+
+
+def write_rewriter(st: _Setup, trained: Any, result: Mapping[str, Any], models_dir: Path) -> Path:
+    """Copy the trained policy into ``models_dir/rewriter/`` with its ``aptrank.json`` (the
+    pipeline, training and held-out queries, held-out and test figures) and model card."""
+    from aptrank.rankers.artifact import copy_model, figure, write_artifact
+    from aptrank.rankers.cache import corpus_fingerprint
+
+    config, train = st.config, st.train
+    mode, h = config.reward.mode, result["heldout"]
+    target = copy_model(trained.out_dir, models_dir / "rewriter")
+    split = f"{config.train_split} (held-out slice)"
+    reward = f"the retrieval part of the reward ({config.retriever}, {mode}), greedy rewrites"
+
+    def heldout(when: str, policy: str) -> dict[str, Any]:
+        value = {h["metric"]: h[when]["retrieval"]}
+        return figure(value, split, len(st.heldout), True, policy=policy, measured_as=reward)
+
+    row = result["eval"]["table"][f"{config.retriever} rl rewrites ({mode})"]
+    write_artifact(
+        target,
+        name=target.name,
+        kind="policy",
+        pipeline=rewriter_pipeline(config),
+        description=(
+            f"A query rewriter ({mode} mode) for {config.retriever}: {config.grpo.policy} trained "
+            f"with GRPO ({trained.global_step} optimizer steps) on {train.name}, rewarded by the "
+            f"retriever's {h['metric']} on {len(st.fit)} training queries."
+        ),
+        dataset={
+            "name": train.name,
+            "path": train.path,
+            "corpus": corpus_fingerprint(train.corpus),
+        },
+        trained_on={
+            "split": config.train_split,
+            "queries": list(st.fit),
+            "heldout_queries": list(st.heldout),  # measured on, never trained on
+        },
+        base_model=config.grpo.policy,
+        config=config.to_dict(),
+        seed=config.seed,
+        figures={
+            "heldout_before": heldout("before", "untrained (the base model)"),
+            "heldout_after": heldout("after", "trained"),
+            "test": figure(
+                {m: row[m] for m in EVAL_METRICS},
+                config.eval_split,
+                row["queries"],
+                True,
+                measured_as=f"{config.retriever} on the rewritten queries",
+            ),
+        },
+    )
+    return target
 
 
 def _subset(dataset: Any, query_ids: Sequence[str]) -> Any:
@@ -344,7 +430,8 @@ def summary_path(policy: str, config: SummaryConfig) -> Path:
 def summarize_experiment(
     config: RLExperimentConfig, out: str | Path, progress: ProgressFactory | None = None
 ) -> dict[str, Any]:
-    """Train an item summarizer and measure it (module docstring)."""
+    """Train an item summarizer and measure it (module docstring). The summarizer is not a
+    ranker (no pipeline stage uses it), so no artifact is written: its policy is ``out/policy``."""
     from aptrank.rankers import build_ranker
     from aptrank.train.rl.summarize import summarize_corpus, summarized_corpus, train_summarizer
     from aptrank.train.rl.summary_reward import SummaryReward
@@ -443,8 +530,13 @@ def summarize_experiment(
 
 
 def run_experiment(
-    config: RLExperimentConfig, out: str | Path, progress: ProgressFactory | None = None
+    config: RLExperimentConfig,
+    out: str | Path,
+    progress: ProgressFactory | None = None,
+    models_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """:func:`rewrite_experiment` or :func:`summarize_experiment`, by ``config.task``."""
-    fn = rewrite_experiment if config.task == "rewrite" else summarize_experiment
-    return fn(config, out, progress)
+    """:func:`rewrite_experiment` or :func:`summarize_experiment`, by ``config.task``;
+    ``models_dir`` (default ``out/models``) receives the trained rewriter."""
+    if config.task == "rewrite":
+        return rewrite_experiment(config, out, progress, models_dir)
+    return summarize_experiment(config, out, progress)
