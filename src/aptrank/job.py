@@ -381,10 +381,12 @@ def _diagnose_step(ctx: JobContext) -> None:
 def _teach_step(ctx: JobContext) -> None:
     from aptrank.teach.workflow import teach
 
-    ctx.result.teach = teach(_teach_config(ctx.config), ctx.progress)
+    ctx.result.teach = teach(_teach_config(ctx.config), ctx.progress, models_dir=ctx.out / "models")
     write_json(ctx.out / "teach.json", ctx.result.teach)
     t = ctx.result.teach["teacher"]
     ctx.say(f"  teacher {t['spec']}: dev NDCG@10 {t['dev_ndcg10']:.4f}")
+    for name, folder in ctx.result.teach.get("models", {}).items():
+        ctx.result.models[name] = Path(folder)
 
 
 @step(

@@ -50,3 +50,18 @@ def test_large_files_are_sampled_through_the_middle(tmp_path: Path, monkeypatch)
 @pytest.mark.parametrize("path", ["/no/such/dir", "rel/missing"])
 def test_missing_paths_fingerprint_as_their_name(path: str):
     assert model_fingerprint(path) == path
+
+
+def test_a_renamed_artifact_keeps_its_fingerprint(tmp_path: Path):
+    from aptrank.rankers.artifact import write_artifact
+
+    folder = _model(tmp_path / "a" / "student", b"weights")
+    write_artifact(folder, name="student", kind="student", pipeline="bm25", description="x")
+    before = model_fingerprint(str(folder))
+    renamed = tmp_path / "b" / "my-student"
+    renamed.parent.mkdir()
+    folder.rename(renamed)
+    write_artifact(renamed, name="student", kind="student", pipeline="bm25", description="new")
+    assert model_fingerprint(str(renamed)) == before and before.startswith("student@")
+    (renamed / "model.safetensors").write_bytes(b"other weights")
+    assert model_fingerprint(str(renamed)) != before

@@ -96,7 +96,7 @@ def test_teach_then_distill(tmp_path: Path, models, monkeypatch):
     monkeypatch.setattr(synthetic, "_generate_batch", canned)
     data = write_dataset(tmp_path / "data")
     config = teach_config(data, models, export=str(tmp_path / "labels.jsonl"))
-    result = teach(config)
+    result = teach(config, models_dir=tmp_path / "models")
     exported = [json.loads(line) for line in (tmp_path / "labels.jsonl").open()]
     assert result["exported"] == str(tmp_path / "labels.jsonl")
     assert {row["teacher"] for row in exported} == {result["teacher"]["teacher"]}
@@ -108,6 +108,26 @@ def test_teach_then_distill(tmp_path: Path, models, monkeypatch):
     assert len(result["dev_queries"]) == 3
     assert result["synthetic"]["queries"] > 0
     assert result["synthetic"]["pairs"] == result["synthetic"]["labeling"]["labeled"]
+
+    # the ensemble teacher is kept as a ranker: fuse(...)[norm=global] over the first stage's
+    # top depth, whose scores are its labels, so it evaluates to the teacher's figure
+    folder = Path(result["models"]["teacher"])
+    record = json.loads((folder / "aptrank.json").read_text())
+    assert record["pipeline"] == (
+        f"bm25>>fuse(bm25,ce:./trained-{models['bert'].name}[max_length=32,batch_size=4])"
+        "[weights=./weights.json]@5"
+    )
+    assert json.loads((folder / "weights.json").read_text())["norm"] == "global"
+    assert record["figures"]["test"]["ndcg@10"] == t["test_ndcg10"]
+    from aptrank.data import load_dataset
+    from aptrank.experiment import EvaluateConfig, evaluate_pipelines
+
+    moved = tmp_path / "kept-teacher"
+    folder.rename(moved)
+    test = load_dataset(str(data), "test")
+    means = evaluate_pipelines(test, EvaluateConfig(str(data), pipelines=(str(moved),)))
+    ndcg = means.comparison.means_dict()[str(moved)]["ndcg@10"]
+    assert ndcg == pytest.approx(t["test_ndcg10"], abs=1e-4)
 
     ctx = TeachContext(config)
     try:

@@ -78,9 +78,11 @@ def teach(
 
     setup_logging(verbose)
     config = _teach_config(locals(), export=str(export) if export else None)
-    with progress_bars(progress) as bars:
-        result = run_teach(config, progress=bars, imports=import_labels)
     folder = out or default_out("teach", dataset)
+    with progress_bars(progress) as bars:
+        result = run_teach(
+            config, progress=bars, imports=import_labels, models_dir=folder / "models"
+        )
     for file, added in result["imported"].items():
         say(f"imported {added} new labels from {file}")
     path = write_json(folder / "teach.json", result)
@@ -98,6 +100,8 @@ def teach(
     say(f"synthetic: {s['queries']} queries, {s['pairs']} labeled pairs; results in {path}")
     if result.get("exported"):
         say(f"labels exported to {result['exported']}")
+    for model in result["models"].values():
+        say(f"the teacher as a ranker (the folder is a pipeline string): {model}")
 
 
 def distill(

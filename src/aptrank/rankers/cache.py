@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +65,15 @@ def model_fingerprint(model: str) -> str:
     see :func:`_file_digest`), or the name itself for a hub id.
 
     The fingerprint does not depend on where the folder lives, so a moved cache keeps its labels.
+    A trained-ranker folder (with ``aptrank.json``) is named by its record and fingerprinted
+    without the record and model card (they carry creation times), so a moved or renamed
+    artifact keeps its cached embeddings and labels.
     """
     path = Path(model).expanduser()
     if not path.exists():
         return model
+    record = path / "aptrank.json" if path.is_dir() else None
+    artifact = record is not None and record.is_file()
     h = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     stats = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
@@ -78,9 +83,14 @@ def model_fingerprint(model: str) -> str:
         rel = file.relative_to(path) if path.is_dir() else Path(file.name)
         if any(part.startswith(".") for part in rel.parts):
             continue  # .cache, .git and friends do not change the model
+        if artifact and str(rel) in ("aptrank.json", "README.md"):
+            continue
         h.update(str(rel).replace(os.sep, "/").encode() + b"\0")
         _file_digest(file, h)
     name = path.name or str(path)
+    if artifact and record is not None:
+        with suppress(OSError, ValueError):
+            name = str(json.loads(record.read_text(encoding="utf-8")).get("name") or name)
     _MODEL_FINGERPRINTS[stats] = f"{name}@{h.hexdigest()[:12]}"
     return _MODEL_FINGERPRINTS[stats]
 

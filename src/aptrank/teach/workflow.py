@@ -426,11 +426,14 @@ def teach(
     config: TeachConfig,
     progress: ProgressFactory | None = None,
     imports: Sequence[str | Path] = (),
+    models_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the teach job (see the module docstring); returns a JSON-able summary.
 
     ``imports``: label files (:meth:`LabelStore.export` output, e.g. from a GPU machine that ran
     the same job) added to the store first; pairs they hold are not labeled again.
+    ``models_dir``: where the teacher is written as a trained ranker (``<models_dir>/teacher``,
+    :func:`write_teacher`) when its members are pipeline stages.
     """
     ctx = TeachContext(config, progress)
     try:
@@ -447,7 +450,9 @@ def teach(
         ]
         synth_stats = label(ctx, teacher, pairs, "synthetic pairs") if pairs else {}
         exported = str(ctx.store.export(config.export, report.teacher)) if config.export else None
+        model = write_teacher(ctx, teacher, report, Path(models_dir)) if models_dir else None
         return {
+            "models": {"teacher": str(model)} if model else {},
             "config": config.to_dict(),
             "dev_queries": ctx.dev_ids,
             "teacher": asdict(report),
@@ -463,3 +468,116 @@ def teach(
         }
     finally:
         ctx.close()
+
+
+# ------------------------------------------------------------------------- the teacher, kept
+
+
+def member_pipeline(spec: str, ctx: TeachContext, folder: Path) -> str | None:
+    """The pipeline stage that scores as teacher ``spec`` labels (None for LLM and HTTP judges,
+    which are no ranker stage); a trained member is copied into ``folder`` and named ``./``."""
+    from aptrank.rankers.artifact import copy_model
+
+    kind, _, arg = spec.strip().partition(":")
+    options = f"[max_length={ctx.config.max_length},batch_size={ctx.config.batch_size}]"
+    if kind == "ranker":
+        return arg
+    if kind == "ce":
+        return f"ce:{arg}{options}"
+    if kind == "trained":
+        name = f"trained-{Path(arg).name or 'model'}"
+        copy_model(train_teacher(arg, ctx), folder / name)
+        return f"ce:./{name}{options}"
+    return None
+
+
+def write_teacher(
+    ctx: TeachContext, teacher: Teacher, report: TeacherReport, models_dir: Path
+) -> Path | None:
+    """The teacher as a trained ranker, ``<models_dir>/teacher/``: reranking the first stage's
+    top ``depth`` as it was measured. An ensemble becomes ``fuse(...)[weights=./weights.json]``
+    with ``norm=global`` (its labels are exactly that stage's scores); a trained cross-encoder
+    is copied in. Teachers with LLM or HTTP members are not ranker stages: None."""
+    from aptrank.rankers import build_ranker
+    from aptrank.rankers.artifact import figure, write_artifact
+    from aptrank.rankers.cache import corpus_fingerprint
+    from aptrank.rankers.fuse import FuseWeights, Member
+    from aptrank.teach.teachers.ensemble import EnsembleTeacher
+
+    cfg = ctx.config
+    folder = models_dir / "teacher"
+    spec = cfg.teacher.strip()
+    ensemble = isinstance(teacher, EnsembleTeacher)
+    specs = split_members(spec[len("ensemble(") : -1]) if ensemble else [spec]
+    members = [member_pipeline(s, ctx, folder) for s in specs]
+    if any(m is None for m in members):
+        logger.warning("teacher %s has LLM/HTTP members: not written as a ranker", spec)
+        return None
+    stages = [m for m in members if m is not None]
+    if isinstance(teacher, EnsembleTeacher):
+        kinds = [build_ranker(m, base=folder).kind for m in stages]
+        fit = teacher.fit
+        FuseWeights(
+            tuple(Member(k, m) for k, m in zip(kinds, stages)),
+            fit.weights,
+            norm="global",
+            scales=fit.scales,
+            first_stage=cfg.first_stage,
+            depth=cfg.depth,
+            judgments={"dataset": ctx.train.name, "split": cfg.train_split, "queries": ctx.dev_ids},
+            fit={"method": "pairwise", "pairs": fit.pairs, "pair_accuracy": fit.pair_accuracy},
+        ).save(folder / "weights.json")
+        inner = f"fuse({','.join(stages)})[weights=./weights.json]"
+    else:
+        inner = stages[0]
+    pipeline = f"{cfg.first_stage}>>{inner}@{cfg.depth}"
+    trained = any(s.startswith("trained:") for s in specs)
+    measured = f"{cfg.first_stage} top-{cfg.depth} reranked"
+    figures = {
+        "dev": figure(
+            {"ndcg@10": report.dev_ndcg10},
+            f"{cfg.train_split} (dev slice)",
+            len(ctx.dev_ids),
+            not ensemble,
+            measured_as=measured,
+            note="ensemble weights fitted on these queries" if ensemble else "",
+        ),
+    }
+    if report.dev_crossfit_ndcg10 is not None:
+        figures["dev_crossfit"] = figure(
+            {"ndcg@10": report.dev_crossfit_ndcg10},
+            f"{cfg.train_split} (dev slice)",
+            len(ctx.dev_ids),
+            True,
+            measured_as=f"{measured}, weights fitted on the other half",
+        )
+    if report.test_ndcg10 is not None:
+        figures["test"] = figure(
+            {"ndcg@10": report.test_ndcg10},
+            cfg.eval_split,
+            len(ctx.queries("test")),
+            True,
+            measured_as=measured,
+        )
+    write_artifact(
+        folder,
+        name="teacher",
+        kind="teacher",
+        pipeline=pipeline,
+        description=f"The teacher {spec} of aptrank teach on {ctx.train.name}, as a ranker.",
+        dataset={
+            "name": ctx.train.name,
+            "path": ctx.train.path,
+            "corpus": corpus_fingerprint(ctx.corpus),
+        },
+        trained_on={
+            "split": cfg.train_split,
+            "queries": list(ctx.fit_ids) if trained else [],
+            "dev_queries": list(ctx.dev_ids),
+        },
+        teacher=report.teacher,
+        config=cfg.to_dict(),
+        seed=cfg.seed,
+        figures=figures,
+    )
+    return folder
