@@ -129,3 +129,29 @@ def test_a_dataset_or_a_config_file_is_needed(tmp_path: Path, monkeypatch, capsy
     missing = tmp_path / "missing.json"
     assert run_cli(["run", "--config", str(missing)], monkeypatch) == 2
     assert str(missing) in capsys.readouterr().err
+
+
+def test_sizes_and_synthetic_docs_options_reach_the_config(tmp_path, monkeypatch):
+    import aptrank.job as job
+
+    seen = []
+
+    def capture(config, out, progress=None, say=None):
+        seen.append(config)
+        raise job.AptrankError("captured")
+
+    monkeypatch.setattr(job, "run_job", capture)
+    from aptrank.cli.main import main
+
+    monkeypatch.setattr(
+        "sys.argv",
+        ["aptrank", "run", "x", "--sizes", "0,25", "--synthetic-docs", "40", "--no-progress"],
+    )
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 2
+    assert seen[0].sizes == (0, 25) and seen[0].synthetic_docs == 40
+    monkeypatch.setattr("sys.argv", ["aptrank", "run", "x", "--sizes", "0,a", "--no-progress"])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 2 and len(seen) == 1

@@ -49,6 +49,15 @@ def run(
         help="The teacher of the teach and distill steps (skipped without one), e.g. "
         "'ranker:bm25' or an ensemble(...) of rankers.",
     ),
+    sizes: str | None = typer.Option(
+        None,
+        "--sizes",
+        help="The distill step's curve points: synthetic queries per student, comma-separated "
+        "(default 0,50,100,200; 0 = human judgments only).",
+    ),
+    synthetic_docs: int | None = typer.Option(
+        None, "--synthetic-docs", min=0, help="Corpus documents the teach step writes queries for."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
 ) -> None:
@@ -67,6 +76,8 @@ def run(
         "profile": profile,
         "steps": steps.split(",") if steps is not None else None,
         "teacher": teacher,
+        "sizes": _sizes(sizes) if sizes is not None else None,
+        "synthetic_docs": synthetic_docs,
     }
     overrides = {k: v for k, v in given.items() if v is not None}
     if config_file is not None:
@@ -82,3 +93,15 @@ def run(
     if result.comparison is not None:
         stdout.print(result.comparison.to_rich_table())
     say(f"report: {folder / 'report.html'}  summary: {folder / 'summary.md'}")
+
+
+def _sizes(text: str) -> list[int]:
+    from aptrank.errors import AptrankError
+
+    try:
+        points = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise AptrankError(f"--sizes must be comma-separated integers, got {text!r}") from None
+    if not points or min(points) < 0:
+        raise AptrankError(f"--sizes needs non-negative sizes, got {text!r}")
+    return points
