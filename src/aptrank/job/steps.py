@@ -1,0 +1,163 @@
+"""The built-in steps of ``aptrank run``, each a function of one :class:`JobContext`,
+registered by name with ``@step``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aptrank.errors import AptrankError
+from aptrank.experiment import EvaluateConfig, evaluate_pipelines, write_json
+from aptrank.job import JobContext, RunConfig, StepFunction, evaluate_models, step
+from aptrank.teach.workflow import DEFAULT_TEACHER
+
+
+@step("evaluate", "baselines on the evaluation split")
+def _evaluate_step(ctx: JobContext) -> None:
+    cfg = ctx.config
+    eval_cfg = EvaluateConfig(
+        dataset=cfg.dataset,
+        split=cfg.split,
+        pipelines=cfg.pipelines,
+        metrics=cfg.metrics,
+        depth=cfg.depth,
+        seed=cfg.seed,
+    )
+    experiment = evaluate_pipelines(
+        ctx.dataset,
+        eval_cfg,
+        out=ctx.out,
+        progress=ctx.progress,
+        on_result=lambda r: ctx.say(f"  {r.pipeline}: ranked in {r.seconds:.1f} s"),
+    )
+    ctx.result.experiment, ctx.result.comparison = experiment, experiment.comparison
+
+
+@step("diagnose", "where and why the pretrained rankers fail (diagnosis/)")
+def _diagnose_step(ctx: JobContext) -> None:
+    """Its own folder: diagnosis.json, diagnosis.md, report.html."""
+    from aptrank.diagnose import DiagnoseConfig, check_inputs, diagnose
+    from aptrank.rankers import build_ranker
+    from aptrank.report.diagnosis import write_diagnosis
+
+    cfg, dataset = ctx.config, ctx.dataset
+    diag_cfg = DiagnoseConfig(
+        dataset=cfg.dataset, split=cfg.split, rankers=cfg.diagnosed, seed=cfg.seed
+    )
+    rankers = {spec: build_ranker(spec) for spec in cfg.diagnosed}
+    check_inputs(dataset, rankers, diag_cfg)
+    diagnosis = diagnose(dataset, rankers, diag_cfg, progress=ctx.progress)
+    write_diagnosis(
+        diagnosis,
+        ctx.out / "diagnosis",
+        {"dataset_path": dataset.path, "n_docs": len(dataset.corpus)},
+    )
+    for name, r in diagnosis.rankers.items():
+        ctx.say(f"  diagnosed {name} in {r.seconds['total']:.1f} s")
+    ctx.result.diagnosis = diagnosis
+
+
+@step(
+    "teach",
+    "teacher on a dev slice, synthetic queries, teacher labels (teach.json)",
+    needs_train=True,
+    needs_teacher=True,
+)
+def _teach_step(ctx: JobContext) -> None:
+    from aptrank.teach.workflow import teach
+
+    ctx.result.teach = teach(_teach_config(ctx.config), ctx.progress, models_dir=ctx.out / "models")
+    write_json(ctx.out / "teach.json", ctx.result.teach)
+    t = ctx.result.teach["teacher"]
+    ctx.say(f"  teacher {t['spec']}: dev NDCG@10 {t['dev_ndcg10']:.4f}")
+    for name, folder in ctx.result.teach.get("models", {}).items():
+        ctx.result.models[name] = Path(folder)
+
+
+@step(
+    "distill",
+    "students on the teacher's labels (models/), the scaling curve",
+    needs_train=True,
+    needs_teacher=True,
+)
+def _distill_step(ctx: JobContext) -> None:
+    from aptrank.train.distill import DistillConfig, distill
+
+    cfg = ctx.config
+    dcfg = DistillConfig(
+        teach=_teach_config(cfg), sizes=cfg.sizes, seed=cfg.seed, **cfg.distill_options
+    )
+    result = distill(dcfg, ctx.progress, models_dir=ctx.out / "models")
+    ctx.result.distill = result
+    write_json(ctx.out / "distill.json", result)
+    ctx.result.models.update({n: Path(f) for n, f in result.get("models", {}).items()})
+    ctx.say(f"  student selected on dev: {result['selected']['size']} queries")
+
+
+def _rl_step(task: str) -> StepFunction:
+    def run(ctx: JobContext) -> None:
+        from aptrank.train.rl.experiment import run_experiment
+
+        r = run_experiment(
+            _rl_config(ctx.config, task),
+            ctx.out / f"rl-{task}",
+            ctx.progress,
+            models_dir=ctx.out / "models",
+        )
+        ctx.result.rl[task] = r
+        # the rewriter is a ranker (models/rewriter); the summarizer writes no artifact
+        ctx.result.models.update({n: Path(f) for n, f in r.get("models", {}).items()})
+        h = r["heldout"]
+        ctx.say(
+            f"  {task}: held-out retrieval reward {h['before']['retrieval']:.4f} -> "
+            f"{h['after']['retrieval']:.4f}"
+        )
+
+    return run
+
+
+step("rl-rewrite", "GRPO query rewriter for BM25, its reward curve", needs_train=True)(
+    _rl_step("rewrite")
+)
+step("rl-summarize", "GRPO item summarizer for BM25, its reward curve", needs_train=True)(
+    _rl_step("summarize")
+)
+
+
+@step("report", "markdown summary and self-contained report.html, trained rankers included")
+def _report_step(ctx: JobContext) -> None:
+    from aptrank.report import write_report
+
+    evaluate_models(ctx)
+    write_report(ctx.result, ctx.out)
+
+
+def _teach_config(config: RunConfig) -> Any:
+    from aptrank.teach.workflow import TeachConfig
+
+    if config.teacher is None:
+        raise AptrankError(f"no teacher given; e.g. --teacher '{DEFAULT_TEACHER}'")
+    return TeachConfig(
+        dataset=config.dataset,
+        teacher=config.teacher,
+        eval_split=config.split,
+        seed=config.seed,
+        synthetic_docs=config.synthetic_docs,
+        **config.teach_options,
+    )
+
+
+def _rl_config(config: RunConfig, task: str) -> Any:
+    from aptrank.train.rl.experiment import RLExperimentConfig
+    from aptrank.train.rl.grpo import GRPOTrainConfig
+
+    options = dict(config.rl_options)
+    grpo = options.pop("grpo", {})
+    return RLExperimentConfig(
+        dataset=config.dataset,
+        task=task,
+        eval_split=config.split,
+        seed=config.seed,
+        grpo=grpo if isinstance(grpo, GRPOTrainConfig) else GRPOTrainConfig.for_task(task, **grpo),
+        **options,
+    )
