@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +11,10 @@ import pytest
 from aptrank import job
 from aptrank.cli.main import main
 from aptrank.job import BASELINES, PROFILES, RunConfig, RunResult
+from tests.cli.test_cli import run_cli
 from tests.helpers import write_beir
 
 VARIANTS = ("bm25", "bm25[k1=0.9,b=0.4]")
-
-
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
-    """Run the real entry point in-process; returns its exit code."""
-    monkeypatch.setattr(sys, "argv", ["aptrank", *args])
-    try:
-        main()
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 def write_toml(
@@ -141,7 +131,6 @@ def test_sizes_and_synthetic_docs_options_reach_the_config(tmp_path, monkeypatch
         raise job.AptrankError("captured")
 
     monkeypatch.setattr(job, "run_job", capture)
-    from aptrank.cli.main import main
 
     monkeypatch.setattr(
         "sys.argv",

@@ -19,7 +19,6 @@ teacher), ``description``, ``pipeline``, ``dataset`` (name, path, corpus fingerp
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
@@ -27,9 +26,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from aptrank.data.jsonfile import read_json_object
 from aptrank.errors import AptrankError, DataError
 from aptrank.rankers.base import Ranker
-from aptrank.types import Corpus, Run
+from aptrank.types import Corpus, Dataset, Run
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +47,7 @@ def is_artifact(path: str | Path) -> bool:
 def read_record(folder: str | Path) -> dict[str, Any]:
     """The ``aptrank.json`` of ``folder``; malformed or incomplete records name the field."""
     path = Path(folder) / RECORD
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError("no aptrank.json here: not a trained ranker's folder", path) from None
-    except json.JSONDecodeError as e:
-        raise DataError(f"not valid JSON ({e.msg})", path, e.lineno) from None
-    if not isinstance(record, dict):
-        raise DataError("expected a JSON object", path)
+    record = read_json_object(path, "no aptrank.json here: a trained ranker's record")
     for name in REQUIRED:
         if not isinstance(record.get(name), str) or not record[name]:
             raise DataError(f"missing or empty field {name!r}", path)
@@ -147,6 +140,18 @@ class ArtifactRanker(Ranker):
 
 
 # -------------------------------------------------------------------------------------- writing
+
+
+def dataset_record(dataset: Dataset) -> dict[str, Any]:
+    """``aptrank.json``'s ``dataset``: name, path and corpus fingerprint (what query ids in
+    ``trained_on`` refer to)."""
+    from aptrank.rankers.cache import corpus_fingerprint
+
+    return {
+        "name": dataset.name,
+        "path": dataset.path,
+        "corpus": corpus_fingerprint(dataset.corpus),
+    }
 
 
 def figure(

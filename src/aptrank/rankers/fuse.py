@@ -21,7 +21,6 @@ the missing-score rule above), has no per-pair mode for teachers, and pulls in n
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from aptrank.data.jsonfile import read_json_object
 from aptrank.data.runs import cut
 from aptrank.errors import AptrankError, DataError
 from aptrank.rankers.base import Ranker
@@ -170,13 +170,8 @@ class FuseWeights:
     def load(cls, path: str | Path) -> FuseWeights:
         """Read a weights file; anything malformed is a :class:`DataError` naming the field."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise DataError("fusion weights file not found", path) from None
-        except json.JSONDecodeError as e:
-            raise DataError(f"not valid JSON ({e.msg})", path, e.lineno) from None
-        if not isinstance(data, dict) or data.get("format") != WEIGHTS_FORMAT:
+        data = read_json_object(path, "fusion weights file")
+        if data.get("format") != WEIGHTS_FORMAT:
             raise DataError(f"not a fusion weights file (format is not {WEIGHTS_FORMAT!r})", path)
         try:
             members = tuple(Member(str(m["kind"]), str(m["pipeline"])) for m in data["members"])

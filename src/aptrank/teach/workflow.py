@@ -499,8 +499,7 @@ def write_teacher(
     with ``norm=global`` (its labels are exactly that stage's scores); a trained cross-encoder
     is copied in. Teachers with LLM or HTTP members are not ranker stages: None."""
     from aptrank.rankers import build_ranker
-    from aptrank.rankers.artifact import figure, write_artifact
-    from aptrank.rankers.cache import corpus_fingerprint
+    from aptrank.rankers.artifact import dataset_record, figure, write_artifact
     from aptrank.rankers.fuse import FuseWeights, Member
     from aptrank.teach.teachers.ensemble import EnsembleTeacher
 
@@ -565,11 +564,7 @@ def write_teacher(
         kind="teacher",
         pipeline=pipeline,
         description=f"The teacher {spec} of aptrank teach on {ctx.train.name}, as a ranker.",
-        dataset={
-            "name": ctx.train.name,
-            "path": ctx.train.path,
-            "corpus": corpus_fingerprint(ctx.corpus),
-        },
+        dataset=dataset_record(ctx.train),
         trained_on={
             "split": cfg.train_split,
             "queries": list(ctx.fit_ids) if trained else [],

@@ -303,8 +303,7 @@ def write_student(
 ) -> Path:
     """Copy a trained student out of the cache into ``models_dir/student-<size>/`` with its
     ``aptrank.json`` (pipeline, training queries, teacher, figures) and model card."""
-    from aptrank.rankers.artifact import copy_model, figure, write_artifact
-    from aptrank.rankers.cache import corpus_fingerprint
+    from aptrank.rankers.artifact import copy_model, dataset_record, figure, write_artifact
 
     target = copy_model(student.folder, models_dir / f"student-{student.size}")
     t = config.teach
@@ -320,11 +319,7 @@ def write_student(
             f"labels of {student.size} synthetic queries"
             + (" (the curve point the dev slice selected)." if selected else ".")
         ),
-        dataset={
-            "name": ctx.train.name,
-            "path": ctx.train.path,
-            "corpus": corpus_fingerprint(ctx.corpus),
-        },
+        dataset=dataset_record(ctx.train),
         trained_on={
             "split": t.train_split,
             "queries": list(ctx.fit_ids),

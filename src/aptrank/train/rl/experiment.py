@@ -342,8 +342,7 @@ def rewriter_pipeline(config: RLExperimentConfig, model: str = ".") -> str:
 def write_rewriter(st: _Setup, trained: Any, result: Mapping[str, Any], models_dir: Path) -> Path:
     """Copy the trained policy into ``models_dir/rewriter/`` with its ``aptrank.json`` (the
     pipeline, training and held-out queries, held-out and test figures) and model card."""
-    from aptrank.rankers.artifact import copy_model, figure, write_artifact
-    from aptrank.rankers.cache import corpus_fingerprint
+    from aptrank.rankers.artifact import copy_model, dataset_record, figure, write_artifact
 
     config, train = st.config, st.train
     mode, h = config.reward.mode, result["heldout"]
@@ -366,11 +365,7 @@ def write_rewriter(st: _Setup, trained: Any, result: Mapping[str, Any], models_d
             f"with GRPO ({trained.global_step} optimizer steps) on {train.name}, rewarded by the "
             f"retriever's {h['metric']} on {len(st.fit)} training queries."
         ),
-        dataset={
-            "name": train.name,
-            "path": train.path,
-            "corpus": corpus_fingerprint(train.corpus),
-        },
+        dataset=dataset_record(train),
         trained_on={
             "split": config.train_split,
             "queries": list(st.fit),
