@@ -90,8 +90,11 @@ def pair_differences(table: Table, qrels: Qrels) -> np.ndarray:
     return np.asarray(rows, dtype=float)
 
 
-def fit_pairwise(table: Table, qrels: Qrels, l2: float = 1e-3) -> np.ndarray:
-    """Pairwise logistic weights on (already normalised) features.
+def fit_pairwise(
+    table: Table, qrels: Qrels, l2: float = 1e-3, scales: Sequence[float] | None = None
+) -> np.ndarray:
+    """Pairwise logistic weights on normalised features (``table``, or raw features divided by
+    ``scales``: the global normalisation, applied to the pair differences).
 
     >>> table = {"q": {"a": [3.0, 0.1], "b": [1.0, 0.9], "c": [2.0, 0.0]}}
     >>> w = fit_pairwise(table, {"q": {"a": 1}})
@@ -104,6 +107,8 @@ def fit_pairwise(table: Table, qrels: Qrels, l2: float = 1e-3) -> np.ndarray:
     diffs = pair_differences(table, qrels)
     if len(diffs) == 0:
         raise AptrankError("no query has both a relevant and a non-relevant candidate to fit on")
+    if scales is not None:
+        diffs = diffs / np.asarray(scales, float)
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         margin = diffs @ w
@@ -115,11 +120,15 @@ def fit_pairwise(table: Table, qrels: Qrels, l2: float = 1e-3) -> np.ndarray:
     return np.asarray(minimize(loss, start, jac=True, method="L-BFGS-B").x)
 
 
-def pair_accuracy(table: Table, qrels: Qrels, weights: Sequence[float]) -> float:
+def pair_accuracy(
+    table: Table, qrels: Qrels, weights: Sequence[float], scales: Sequence[float] | None = None
+) -> float:
     """Share of (relevant, non-relevant) pairs the weights order right (ties count ½)."""
     diffs = pair_differences(table, qrels)
     if len(diffs) == 0:
         return float("nan")
+    if scales is not None:
+        diffs = diffs / np.asarray(scales, float)
     margin = diffs @ np.asarray(weights, float)
     return float(((margin > 0) + 0.5 * (margin == 0)).mean())
 

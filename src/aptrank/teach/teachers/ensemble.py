@@ -68,13 +68,11 @@ def fit_ensemble(
         raise AptrankError(f"features must have one score per member ({len(members)})")
     scales = all_feats.std(axis=0)
     scales[scales == 0] = 1.0
-    table = {
-        q: {d: list(np.asarray(f, float) / scales) for d, f in docs.items()}
-        for q, docs in features.items()
-    }
-    w = fit_pairwise(table, qrels, l2)
-    pairs = len(pair_differences(table, qrels))
-    accuracy = pair_accuracy(table, qrels, list(w))
+    # the global normalisation applied to pair differences, as the ensemble was first fitted
+    # (teacher ids, and so stored labels, stay those of the pre-fuse code)
+    w = fit_pairwise(features, qrels, l2, scales=scales)
+    pairs = len(pair_differences(features, qrels))
+    accuracy = pair_accuracy(features, qrels, list(w), scales=scales)
     n_queries = sum(
         1
         for qid, docs in features.items()
