@@ -7,7 +7,6 @@ pipeline string), ``.jsonl`` is one line per query, ``{"query_id": ..., "results
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import typer
@@ -49,7 +48,7 @@ def rank(
     """Rank queries over a corpus with one pipeline and write the run (TREC or JSONL)."""
     from aptrank.cli._common import progress_bars, say, setup_logging
     from aptrank.data.records import load_query_file
-    from aptrank.data.runs import write_trec_run
+    from aptrank.data.runs import write_jsonl_run, write_trec_run
     from aptrank.data.unjudged import load_unjudged
     from aptrank.errors import AptrankError
     from aptrank.experiment import check_retrieves, rank_corpus
@@ -81,32 +80,3 @@ def rank(
     else:
         write_jsonl_run(run, texts, out)
     say(f"ranked {len(texts)} queries (top {k} of {len(ds.corpus)} documents): wrote {out}")
-
-
-def write_jsonl_run(
-    run: Mapping[str, Mapping[str, float]], query_ids: Iterable[str], path: Path
-) -> Path:
-    """Write one JSON line per query of ``query_ids`` (in that order; a query the run lacks gets
-    no results), its documents in trec_eval's order with ranks 1..n. The file is written beside
-    ``path`` and renamed onto it, so a reader never sees half a run."""
-    import json
-    import os
-
-    from aptrank.data.runs import ranked
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for qid in query_ids:
-                pairs = ranked(run.get(qid, {}))
-                results = [
-                    {"doc_id": doc_id, "score": float(score), "rank": rank}
-                    for rank, (doc_id, score) in enumerate(pairs, start=1)
-                ]
-                f.write(json.dumps({"query_id": qid, "results": results}) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path

@@ -7,7 +7,9 @@ so a run read back from its TREC file evaluates to the same figures and the same
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from aptrank.errors import DataError
@@ -54,6 +56,30 @@ def write_trec_run(run: Mapping[str, Mapping[str, float]], path: str | Path, tag
                 _check_token(docid, "doc id", path)
                 f.write(f"{qid} Q0 {docid} {rank} {float(score)!r} {tag}\n")
     tmp.replace(path)
+    return path
+
+
+def write_jsonl_run(
+    run: Mapping[str, Mapping[str, float]], query_ids: Iterable[str], path: Path
+) -> Path:
+    """Write one JSON line per query of ``query_ids`` (in that order; a query the run lacks gets
+    no results), its documents in trec_eval's order with ranks 1..n. The file is written beside
+    ``path`` and renamed onto it, so a reader never sees half a run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for qid in query_ids:
+                pairs = ranked(run.get(qid, {}))
+                results = [
+                    {"doc_id": doc_id, "score": float(score), "rank": rank}
+                    for rank, (doc_id, score) in enumerate(pairs, start=1)
+                ]
+                f.write(json.dumps({"query_id": qid, "results": results}) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
