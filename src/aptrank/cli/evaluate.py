@@ -11,8 +11,9 @@ from aptrank.experiment import DEFAULT_METRICS
 METRIC_HELP = f"Metrics, repeatable (default: {', '.join(DEFAULT_METRICS)})."
 PIPELINE_HELP = (
     "A pipeline string; repeat for several. 'bm25', 'dense' (all-MiniLM-L6-v2), "
-    "'dense:<model>', 'ce:<model>', 'A>>B@k' (B reranks A's top k), 'rrf(A,B)'; stage options "
-    "in brackets, e.g. 'dense[backend=onnx-int8]'."
+    "'dense:<model>', 'ce:<model>', 'A>>B@k' (B reranks A's top k), 'rrf(A,B)', 'fuse(A,B)' "
+    "(weighted sum of normalised scores), or a trained ranker's folder; stage options in "
+    "brackets, e.g. 'dense\\[backend=onnx-int8]', 'fuse(A,B)\\[weights=FILE]'."
 )
 
 
