@@ -170,3 +170,17 @@ def test_cli_exits_2_with_one_line_for_a_weights_file_of_other_members(
     assert len([line for line in err.splitlines() if line.strip()]) <= 3  # one message, wrapped
     assert not (tmp_path / "out" / "metrics.json").exists()
     assert json.loads(path.read_text())["weights"] == [1.0, 2.0]  # untouched
+
+
+def test_reranker_weights_used_as_a_first_stage_warn(tmp_path: Path, caplog):
+    path = weights_file(
+        tmp_path / "w.json",
+        members=("bm25", "bm25"),
+        kinds=("bm25", "bm25"),
+        first_stage="bm25",
+        depth=5,
+    )
+    fuse = build_ranker(f"fuse(bm25,bm25)[weights={path}]").index(CORPUS)
+    with caplog.at_level(logging.WARNING):
+        fuse.rank(QUERIES, k=3)
+    assert "fitted as a reranker of bm25's top 5, used here as a first stage" in caplog.text

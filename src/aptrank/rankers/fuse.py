@@ -304,7 +304,18 @@ class FuseRanker(Ranker):
                 f"{self.name} cannot retrieve: {', '.join(cannot)} only rerank; put a first "
                 f"stage before it, e.g. 'bm25>>{self.name}@100'"
             )
-        self.check_depth(self.depth)
+        if self.fitted and self.fitted.first_stage:
+            logger.warning(
+                "%s: weights fitted as a reranker of %s's top %s, used here as a first stage "
+                "over the members' top %d (put '%s>>' before it to use them as fitted)",
+                self.name,
+                self.fitted.first_stage,
+                self.fitted.depth,
+                self.depth,
+                self.fitted.first_stage,
+            )
+        else:
+            self.check_depth(self.depth)
         return [m.rank(queries, self.depth) for m in self.members]
 
     def rank(self, queries: Mapping[str, str], k: int = 100) -> Run:
