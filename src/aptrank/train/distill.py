@@ -314,7 +314,8 @@ def write_student(
         kind="student",
         pipeline=student_pipeline(config),
         description=(
-            f"A {config.student} cross-encoder distilled from {t.teacher} on {ctx.train.name}: "
+            f"A cross-encoder student ({config.student}) distilled from {t.teacher} on "
+            f"{ctx.train.name}: "
             f"the human judgments of {len(ctx.fit_ids)} training queries plus the teacher's "
             f"labels of {student.size} synthetic queries"
             + (" (the curve point the dev slice selected)." if selected else ".")
