@@ -104,7 +104,7 @@ def main() -> None:
             },
             "distill_s": round(distill_s, 1),
             "evaluate_s": round(eval_s, 1),
-            "machine": {**machine(int(os.environ.get("OMP_NUM_THREADS", "0") or 0)), "gpu": None},
+            "machine": {**machine(len(os.sched_getaffinity(0))), "gpu": None},
             "versions": versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

