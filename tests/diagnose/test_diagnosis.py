@@ -95,3 +95,19 @@ def test_progress_is_reported_per_ranker():
 
     diagnose(toy_dataset(), {"bm25": rankers()["bm25"]}, CONFIG, progress=factory)
     assert seen["bm25: diagnosing"] == (len(SECTIONS), len(SECTIONS))
+
+
+def test_seen_in_training_stratum_when_a_training_split_is_named(tmp_path):
+    from aptrank.data import load_dataset
+    from tests.helpers import QRELS, QUERIES, write_beir
+
+    folder = write_beir(tmp_path / "toy")  # test split: q1 -> d1, d3; q2 -> d2; q3 -> d4, d:5/<x>
+    write_beir(folder, queries=QUERIES, qrels={"q1": {"d4": 1}}, split="train")
+    ds = load_dataset(str(folder), "test")
+    cfg = DiagnoseConfig(
+        dataset=str(folder), depth=4, perturb_k=3, resamples=50, seen_split="train"
+    )
+    strata = diagnose(ds, {"bm25": rankers()["bm25"]}, cfg).to_dict()["bm25"]["strata"]["strata"]
+    groups = {g["label"]: g["n"] for g in strata["seen_in_training"]["groups"]}
+    assert groups == {"seen": 1, "unseen": 2}  # q3 shares d4 with the training query
+    assert QRELS["q3"]["d4"] == 1

@@ -43,6 +43,9 @@ class DiagnoseConfig:
     metric: str = "ndcg@10"  #: the metric reported by strata
     doc_fields: tuple[str, ...] = ()  #: document metadata fields to stratify by
     query_fields: tuple[str, ...] = ()  #: query metadata fields to stratify by
+    #: the split whose relevant items make a query "seen" (the seen_in_training stratum): set
+    #: wherever a compared model was trained on that split's judgments
+    seen_split: str | None = None
     worst: int = 10  #: worst queries listed in the association section
     resamples: int = 1000  #: bootstrap resamples for every CI
     seed: int = 0
@@ -221,6 +224,11 @@ def common_groupings(
     groupings += [st.doc_field(f, dataset.qrels, doc_meta) for f in config.doc_fields]
     query_meta = {q: dataset.queries[q].meta for q in queries}
     groupings += [st.query_field(f, query_meta) for f in config.query_fields]
+    if config.seen_split:
+        from aptrank.data import load_dataset
+
+        train = load_dataset(dataset.path or config.dataset, config.seen_split)
+        groupings.append(st.seen_in_training(dataset.qrels, train.qrels))
     return groupings
 
 

@@ -10,6 +10,10 @@ Each grouping maps a query to one or more group labels; the groupings built here
   quantile bins: a low share means the top is a near-tie;
 * ``constraint_type``: negation, exclusion, number/comparative (regex rules; a query can be in
   several groups) or none;
+* ``seen_in_training``: whether a query has a relevant item that was also relevant to a training
+  query ("seen") or not ("unseen"), wherever a model was trained on the dataset's judgments: a
+  gain on seen queries may be a learned prior over *which items* are relevant, not a better
+  reading of the query (on SciFact 196 of the 300 test queries are seen);
 * ``doc:<field>``: a document metadata field, read on each query's relevant documents (numbers
   averaged and binned into quantiles, e.g. years into eras; categories by their most common
   value); ``query:<field>``: a query metadata field, binned the same way.
@@ -178,6 +182,34 @@ def near_ties(run: Run, top: int = 10) -> Grouping:
             values[qid] = (s[0] - s[top - 1]) / (s[0] - s[-1])
     desc = f"top-{top} score spread over the top-k spread, this ranker's quartiles (Q1: near-ties)"
     return binned("near_ties", desc, values, ordinal=True)
+
+
+def seen_in_training(qrels: Qrels, train_qrels: Qrels) -> Grouping:
+    """ "seen": the query has a relevant item that is relevant to some training query; else
+    "unseen" (only queries with a relevant item are grouped).
+
+    >>> g = seen_in_training({"a": {"d1": 1}, "b": {"d2": 1, "d3": 0}}, {"t": {"d1": 2, "d3": 1}})
+    >>> g.labels
+    {'a': ('seen',), 'b': ('unseen',)}
+    """
+    trained = {d for docs in train_qrels.values() for d, g in docs.items() if g > 0}
+    labels: dict[str, tuple[str, ...]] = {}
+    for qid, docs in qrels.items():
+        relevant = {d for d, g in docs.items() if g > 0}
+        if relevant:
+            labels[qid] = ("seen",) if relevant & trained else ("unseen",)
+    return Grouping(
+        "seen_in_training",
+        "queries with an item that was relevant to a training query (seen) and the rest",
+        labels,
+        ["seen", "unseen"],
+    )
+
+
+def unseen_queries(qrels: Qrels, train_qrels: Qrels) -> list[str]:
+    """The queries none of whose relevant items was relevant to a training query (sorted)."""
+    labels = seen_in_training(qrels, train_qrels).labels
+    return sorted(q for q, lab in labels.items() if lab == ("unseen",))
 
 
 def constraint_types(queries: Mapping[str, str]) -> Grouping:
