@@ -56,8 +56,10 @@ def read_record(folder: str | Path) -> dict[str, Any]:
 
 def training_queries(ranker: Ranker) -> dict[str, set[str]]:
     """``{corpus fingerprint: query ids}`` some stage of ``ranker`` was trained on (its artifacts'
-    ``trained_on`` queries, dev queries included: they chose its checkpoint or curve point).
-    Out-of-fold fitting leaves these queries out (:mod:`aptrank.train.fusion`)."""
+    ``trained_on.queries``). Out-of-fold fitting leaves these queries out
+    (:mod:`aptrank.train.fusion`). A member's dev queries (held out from its training, used at
+    most to pick a checkpoint or curve point) stay: they are where a trained encoder and the
+    weights fusing it can be fitted without scoring queries it learned from."""
     from aptrank.experiment import walk
 
     out: dict[str, set[str]] = {}
@@ -70,7 +72,7 @@ def training_queries(ranker: Ranker) -> dict[str, set[str]]:
             continue
         trained = record.get("trained_on") or {}
         corpus = (record.get("dataset") or {}).get("corpus", "")
-        ids = {*trained.get("queries", ()), *trained.get("dev_queries", ())}
+        ids = set(trained.get("queries", ()))
         if ids:
             out.setdefault(corpus, set()).update(map(str, ids))
     return out
