@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,9 @@ def test_fit_writes_weights_that_the_pipeline_loads(tmp_path: Path):
     assert set(fit["dev_ndcg@10"]) == {"equal", "pairwise", "coordinate-ascent"}
     assert fit["dev_ndcg@10"][fit["method"]] == max(fit["dev_ndcg@10"].values())
     assert fit["fit_queries"] == 12 and len(fit["dev_queries"]) == 3
+    assert 0.0 <= fit["crossfit_ndcg@10"] <= 1.0
+    some = fit_fusion(replace(config, query_ids=("q1", "q2", "q3", "q4", "q5", "q6")))
+    assert some.judgments["queries"] == ["q1", "q2", "q3", "q4", "q5", "q6"]
     assert weights.first_stage == "bm25" and weights.depth == 5
     assert [m.kind for m in weights.members] == ["bm25", "bm25"]
     path, pipeline = write_fusion(weights, tmp_path / "w.json")

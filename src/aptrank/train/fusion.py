@@ -59,6 +59,9 @@ class FitFusionConfig:
     dev_size: int = 100  #: fit queries held out to choose the method (a fifth when too few)
     seed: int = 0
     l2: float = 1e-3  #: pairwise: L2 penalty on the weights
+    #: fit only on these judged queries (e.g. the dev slice a trained member held out, so two
+    #: fusions are fitted on the same queries); members' training queries are still left out
+    query_ids: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.members) < 2:
@@ -241,6 +244,34 @@ def ndcg10(qrels: Qrels, run: Run) -> float:
     return evaluate(judged, run, ["ndcg@10"]).means["ndcg@10"]
 
 
+def crossfit_ndcg10(
+    method: str,
+    table: Table,
+    qrels: Qrels,
+    runs: Sequence[Run],
+    config: FitFusionConfig,
+    scales: Sequence[float] | None,
+    candidates: Run | None,
+) -> float:
+    """Mean NDCG@10 of ``method`` over all fit queries, each half scored with weights fitted on
+    the other (seeded halves): the fusion's figure where no query scores its own weights."""
+    from aptrank.evaluate.metrics import evaluate
+
+    ids = sorted(table)
+    if len(ids) < 4:
+        return float("nan")
+    first, second = dev_slice(ids, len(ids) // 2, config.seed)
+    per_query: list[float] = []
+    for fit_on, score_on in ((first, second), (second, first)):
+        w = fit_weights(method, {q: table[q] for q in fit_on}, qrels, config.l2)
+        part = [{q: r.get(q, {}) for q in score_on} for r in runs]
+        cands = {q: candidates[q] for q in score_on} if candidates is not None else None
+        fused = fuse_runs(part, list(w), config.norm, scales, cands)
+        judged = {q: qrels[q] for q in score_on if q in qrels}
+        per_query += evaluate(judged, fused, ["ndcg@10"]).per_query["ndcg@10"].values()
+    return float(np.mean(per_query))
+
+
 def fit_fusion(config: FitFusionConfig, progress: ProgressFactory | None = None) -> FuseWeights:
     """Fit weights for ``fuse(<config.members>)`` (see the module docstring)."""
     from aptrank.data import load_dataset
@@ -262,7 +293,8 @@ def fit_fusion(config: FitFusionConfig, progress: ProgressFactory | None = None)
     for corpus, ids in training_queries(fuse).items():
         if corpus in ("", corpus_fp):
             excluded |= ids
-    fit_ids = sorted(set(judged) - excluded)
+    allowed = set(config.query_ids) if config.query_ids is not None else set(judged)
+    fit_ids = sorted((set(judged) & allowed) - excluded)
     if len(fit_ids) < 2:
         raise AptrankError(
             f"{len(fit_ids)} of the {len(judged)} judged {config.split} queries are left once the "
@@ -301,6 +333,7 @@ def fit_fusion(config: FitFusionConfig, progress: ProgressFactory | None = None)
     chosen = max(methods, key=lambda m: (dev[m], -METHODS.index(m)))
     weights = fit_weights(chosen, table, qrels, config.l2)
     fused_all = fuse_runs(runs, list(weights), config.norm, scales, candidates)
+    crossfit = crossfit_ndcg10(chosen, table, qrels, runs, config, scales, candidates)
     fitted = [dev[m] for m in dev if m != "equal"]
     fit = {
         "method": chosen,
@@ -308,6 +341,8 @@ def fit_fusion(config: FitFusionConfig, progress: ProgressFactory | None = None)
         "dev_ndcg@10": dev,
         "beats_equal_on_dev": (max(fitted) > dev["equal"]) if fitted and "equal" in dev else None,
         "in_sample_ndcg@10": ndcg10(qrels, fused_all),
+        #: every fit query scored by weights fitted on the other half (two seeded halves)
+        "crossfit_ndcg@10": crossfit,
         "pair_accuracy": pair_accuracy(table, qrels, list(weights)),
         "fit_queries": len(fit_ids),
         "dev_queries": dev_ids,
