@@ -384,6 +384,14 @@ def fusion_pipeline(weights: FuseWeights, weights_path: str) -> str:
     return f"{weights.first_stage}>>{stage}@{weights.depth}" if weights.first_stage else stage
 
 
+def _absolute(pipeline: str) -> str:
+    """A member that is a folder given relative to the current directory, made absolute (the
+    artifact may move); ``./`` and ``../`` paths are already relative to the artifact."""
+    if pipeline.startswith(".") or not Path(pipeline).is_dir():
+        return pipeline
+    return str(Path(pipeline).resolve())
+
+
 def write_fusion(weights: FuseWeights, out: str | Path) -> tuple[Path, str]:
     """Write ``weights`` to ``out``: a ``.json`` file, or a folder holding ``weights.json`` and
     an ``aptrank.json`` (a trained ranker usable as a pipeline string). Returns the path written
@@ -394,10 +402,7 @@ def write_fusion(weights: FuseWeights, out: str | Path) -> tuple[Path, str]:
     if out.suffix == ".json":
         weights.save(out)
         return out, fusion_pipeline(weights, str(out))
-    members = [
-        Member(m.kind, str(Path(m.pipeline).resolve()) if Path(m.pipeline).is_dir() else m.pipeline)
-        for m in weights.members
-    ]
+    members = [Member(m.kind, _absolute(m.pipeline)) for m in weights.members]
     weights = replace(weights, members=tuple(members))
     weights.save(out / "weights.json")
     pipeline = fusion_pipeline(weights, "./weights.json")
