@@ -10,6 +10,7 @@ import typer
 from aptrank.cli import datasets as datasets_cmd
 from aptrank.cli import diagnose as diagnose_cmd
 from aptrank.cli import evaluate as evaluate_cmd
+from aptrank.cli import finetune as finetune_cmd
 from aptrank.cli import fusion as fusion_cmd
 from aptrank.cli import rank as rank_cmd
 from aptrank.cli import rl as rl_cmd
@@ -32,6 +33,7 @@ app.command("diagnose")(diagnose_cmd.diagnose)
 app.command("teach")(teach_cmd.teach)
 app.command("distill")(teach_cmd.distill)
 app.command("fit-fusion")(fusion_cmd.fit_fusion)
+app.command("finetune")(finetune_cmd.finetune)
 app.command("run")(run_cmd.run)
 app.add_typer(rl_cmd.app, name="rl")
 app.command("datasets")(datasets_cmd.datasets)
