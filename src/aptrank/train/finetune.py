@@ -1,0 +1,684 @@
+"""``aptrank finetune``: fine-tune the embedding model itself on a dataset's training judgments.
+
+For every judged training query outside the dev slice and each of its relevant documents, one
+example ``(query, positive, negative_1, ..., negative_n)``: the negatives are hard negatives mined
+from BM25's and the pretrained model's top ``mine_k`` (interleaved by rank), never a document the
+query judges relevant, and never one the pretrained model scores nearly as high as the positive
+(cosine >= ``margin`` x the positive's cosine): such a document is more likely an unjudged
+positive than a negative. This is the positive-aware mining of NV-Retriever (Moreira et al.,
+"NV-Retriever: Improving text embedding models with effective hard-negative mining", 2024), whose
+"TopK-PercPos" with 95 % is the default here.
+
+Losses (sentence-transformers): ``mnrl`` MultipleNegativesRankingLoss (in-batch plus the mined
+negatives, van den Oord et al. 2018; Henderson et al. 2017), ``cached-mnrl`` its GradCache variant
+(large batches in bounded memory, Gao et al. 2021), ``margin-mse`` MarginMSELoss on a teacher's
+score margins (Hofstätter et al. 2021; needs ``teacher_labels``).
+
+The output folder is a sentence-transformers model folder (``SentenceTransformer(out)`` and
+``dense:<out>`` load it) and a trained-ranker artifact (``aptrank.json``, pipeline ``dense:.``:
+the folder itself is a pipeline string), with ``aptrank_train.json`` (config, sizes, loss history,
+versions, backbone fingerprint) written last; a killed run resumes from its latest complete
+checkpoint (:mod:`aptrank.train.run_folder`). Nothing heavy is imported at module import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from aptrank.errors import AptrankError, DataError, MissingDependencyError, ModelNotFoundError
+from aptrank.train import run_folder
+from aptrank.types import Dataset, Qrels, Run
+
+logger = logging.getLogger(__name__)
+
+#: Fewer judged training queries (with a relevant document) than this: no fine-tuning.
+MIN_JUDGED_QUERIES = 30
+LOSSES = ("mnrl", "cached-mnrl", "margin-mse")
+MINERS = ("bm25", "dense")
+SAMPLING = ("top", "random")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+PIPELINE = "dense:."
+#: Config fields that do not change the trained weights (a resumed run may change them).
+_BOOKKEEPING = (
+    "dataset",
+    "eval_split",
+    "save_steps",
+    "save_total_limit",
+    "logging_steps",
+    "keep_checkpoints",
+)
+
+ProgressFactory = Callable[[str], Callable[[int, int], None]]
+TeacherLabels = Mapping[str, Mapping[str, float]]
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything ``aptrank finetune`` does; saved in ``aptrank_train.json`` and ``aptrank.json``.
+
+    Defaults follow the sentence-transformers MNRL recipe for base-size encoders (2e-5, 10 %
+    warm-up, batch 32, one mined negative per pair); not yet tuned on a dev slice.
+    """
+
+    dataset: str  #: a BEIR folder or a name on the search path
+    base: str = "all-MiniLM-L6-v2"  #: the pretrained bi-encoder (registry name, hub id, folder)
+    split: str = "train"  #: the judgments trained on
+    dev_size: int = 100  #: training queries held out and measured (a fifth when too few)
+    seed: int = 0  #: dev slice, negative sampling, data order, dropout
+    loss: str = "mnrl"  #: mnrl, cached-mnrl or margin-mse (needs teacher labels)
+    mini_batch_size: int = 32  #: cached-mnrl: examples per forward pass
+    negatives: int = 1  #: mined hard negatives per (query, positive); 0: in-batch only (mnrl)
+    miners: tuple[str, ...] = MINERS  #: bm25 and/or dense (the pretrained base model)
+    mine_k: int = 30  #: candidates per miner and query
+    #: a candidate the base model scores >= margin x the positive's cosine is dropped (a likely
+    #: unjudged positive); None keeps every candidate
+    margin: float | None = 0.95
+    negative_sampling: str = "top"  #: top (hardest kept first) or random (seeded) among those kept
+    epochs: float = 1.0
+    max_steps: int | None = None  #: optimizer steps; overrides epochs when set
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    max_length: int = 256  #: tokens per query or document
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    save_steps: int = 100  #: checkpoint every this many steps (resume granularity)
+    save_total_limit: int = 2
+    logging_steps: int = 10
+    precision: str = "auto"  #: auto (bf16/fp16 on a GPU, fp32 on CPU), fp32, fp16 or bf16
+    eval_split: str | None = "test"  #: measured after training when the dataset has it
+    keep_checkpoints: bool = False
+    extra: dict[str, Any] = field(
+        default_factory=dict
+    )  #: more SentenceTransformerTrainingArguments
+
+    def __post_init__(self) -> None:
+        for name, value, options in (
+            ("loss", self.loss, LOSSES),
+            ("negative_sampling", self.negative_sampling, SAMPLING),
+            ("precision", self.precision, PRECISIONS),
+        ):
+            if value not in options:
+                raise AptrankError(f"unknown {name} {value!r}; choose one of {', '.join(options)}")
+        unknown = [m for m in self.miners if m not in MINERS]
+        if unknown or not self.miners:
+            raise AptrankError(f"miners must be some of {', '.join(MINERS)}, got {self.miners}")
+        positive = ("dev_size", "mini_batch_size", "mine_k", "batch_size", "learning_rate")
+        for name in (*positive, "max_length", "save_steps", "logging_steps"):
+            if getattr(self, name) <= 0:
+                raise AptrankError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.negatives < 0 or (self.loss == "margin-mse" and self.negatives < 1):
+            raise AptrankError(f"negatives must be >= 1 with margin-mse, >= 0 else: {self}")
+        if self.margin is not None and self.margin <= 0:
+            raise AptrankError(f"margin must be > 0 or None, got {self.margin}")
+        if self.epochs <= 0 and self.max_steps is None:
+            raise AptrankError(f"epochs must be > 0, got {self.epochs}")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise AptrankError(f"max_steps must be > 0 or None, got {self.max_steps}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise AptrankError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------- examples
+
+
+def _kept(
+    candidates: Sequence[str],
+    judged: Mapping[str, int],
+    positive: str,
+    scores: Mapping[str, float] | None,
+    margin: float | None,
+) -> tuple[list[str], int]:
+    """The candidates that may serve as negatives, in order, and how many the margin dropped."""
+    relevant = {d for d, grade in judged.items() if grade > 0}
+    eligible = [d for d in dict.fromkeys(candidates) if d not in relevant]
+    if margin is None or scores is None:
+        return eligible, 0
+    missing = [d for d in (positive, *eligible) if d not in scores]
+    if missing:
+        raise AptrankError(f"no pretrained score for {missing[0]!r}: cannot apply the margin")
+    limit = margin * scores[positive]
+    kept = [d for d in eligible if scores[d] < limit]
+    return kept, len(eligible) - len(kept)
+
+
+def mine_negatives(
+    candidates: Sequence[str],
+    judged: Mapping[str, int],
+    positive: str,
+    n: int,
+    scores: Mapping[str, float] | None = None,
+    margin: float | None = 0.95,
+    rng: random.Random | None = None,
+) -> list[str]:
+    """Up to ``n`` hard negatives for ``(query, positive)`` from the query's mined ``candidates``.
+
+    A negative is a candidate the query does not judge relevant (grade <= 0 or unjudged) whose
+    pretrained score is below ``margin`` x the positive's (when ``scores`` and ``margin`` are
+    given). Without ``rng`` the first ``n`` kept in candidate order (the hardest); with it, a
+    random ``n`` of them. Inputs are not modified.
+
+    >>> scores = {"p": 0.8, "a": 0.9, "b": 0.5, "c": 0.79, "d": 0.3}
+    >>> mine_negatives(["a", "p", "b", "c", "d"], {"a": 1, "p": 1, "b": 0}, "p", 2, scores)
+    ['b', 'd']
+    >>> mine_negatives(["a", "p", "b", "c", "d"], {"a": 1, "p": 1}, "p", 2, scores, margin=None)
+    ['b', 'c']
+    """
+    return _pick(_kept(candidates, judged, positive, scores, margin)[0], n, rng)
+
+
+def _pick(kept: list[str], n: int, rng: random.Random | None) -> list[str]:
+    return rng.sample(kept, min(n, len(kept))) if rng is not None else kept[:n]
+
+
+@dataclass(frozen=True)
+class Mined:
+    """What mining found for the training queries: candidates (best first) and base scores."""
+
+    candidates: dict[str, list[str]]
+    scores: Run  #: pretrained cosine of each query to its positives and candidates ({} : none)
+
+
+def build_examples(
+    queries: Mapping[str, str],
+    corpus: Mapping[str, Any],
+    qrels: Qrels,
+    mined: Mined,
+    config: FinetuneConfig,
+    teacher_labels: TeacherLabels | None = None,
+) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
+    """Rows ``(query, positive, negative...)`` (plus the teacher margins with margin-mse) for the
+    ``queries``, in a fixed order (query id, positive id), and counts: (query, relevant document)
+    ``pairs``, pairs left out for want of negatives or of a teacher label, and candidates the
+    margin dropped (summed over pairs)."""
+    rng = random.Random(config.seed) if config.negative_sampling == "random" else None
+    rows: list[tuple[Any, ...]] = []
+    counts = {"pairs": 0, "short_of_negatives": 0, "dropped_by_margin": 0, "no_teacher_label": 0}
+    for qid in sorted(queries):
+        judged = qrels.get(qid, {})
+        teacher = teacher_labels.get(qid, {}) if teacher_labels is not None else None
+        cands = mined.candidates.get(qid, [])
+        if teacher is not None:
+            cands = [d for d in cands if d in teacher]
+        for pos in sorted(d for d, g in judged.items() if g > 0 and d in corpus):
+            counts["pairs"] += 1
+            if teacher is not None and pos not in teacher:
+                counts["no_teacher_label"] += 1
+                continue
+            scores = mined.scores.get(qid, {}) if config.margin is not None else None
+            kept, dropped = _kept(cands, judged, pos, scores, config.margin)
+            counts["dropped_by_margin"] += dropped
+            negs = _pick(kept, config.negatives, rng)
+            if len(negs) < config.negatives:
+                counts["short_of_negatives"] += 1
+                continue
+            row: tuple[Any, ...] = (
+                queries[qid],
+                corpus[pos].full_text,
+                *(corpus[d].full_text for d in negs),
+            )
+            if teacher is not None:
+                margins = [float(teacher[pos]) - float(teacher[d]) for d in negs]
+                row = (*row, margins[0] if len(margins) == 1 else margins)
+            rows.append(row)
+    return rows, counts
+
+
+def mine(
+    dataset: Dataset,
+    queries: Mapping[str, str],
+    config: FinetuneConfig,
+    progress: ProgressFactory | None = None,
+) -> Mined:
+    """Top-``mine_k`` candidates of the miners, interleaved by rank, and (for the margin) the
+    base model's cosine of each query to its positives and candidates."""
+    from aptrank.rankers import build_ranker
+    from aptrank.rankers.dense import DenseConfig, DenseRanker
+    from aptrank.teach.mining import interleave, mine_runs
+
+    dense = DenseRanker(DenseConfig(model=config.base))
+    rankers = [dense if m == "dense" else build_ranker("bm25") for m in config.miners]
+    runs = mine_runs(dataset.corpus, queries, rankers, config.mine_k, progress)
+    candidates = interleave(list(runs.values()), config.mine_k)
+    scores: Run = {}
+    if config.margin is not None:
+        if "dense" not in config.miners:
+            if progress is not None:
+                dense.progress = progress(f"{dense.name}: encoding corpus")
+            dense.index(dataset.corpus)
+        pool = {
+            q: dict.fromkeys(
+                [
+                    *(d for d, g in dataset.qrels.get(q, {}).items() if g > 0),
+                    *candidates.get(q, []),
+                ],
+                0.0,
+            )
+            for q in queries
+        }
+        scores = dense.rerank(queries, pool)
+    return Mined({q: candidates.get(q, []) for q in queries}, scores)
+
+
+# ------------------------------------------------------------------------------------- training
+
+
+def _import_training() -> tuple[Any, Any, Any]:
+    """datasets, torch and sentence-transformers, or a clear error naming the extra."""
+    try:
+        import datasets
+    except ImportError:
+        raise MissingDependencyError("fine-tuning an encoder", "datasets", "train") from None
+    try:
+        import sentence_transformers
+        import torch
+    except ImportError:
+        raise MissingDependencyError(
+            "fine-tuning an encoder", "sentence-transformers", "dense"
+        ) from None
+    try:
+        import accelerate  # noqa: F401 - the transformers Trainer needs it
+    except ImportError:
+        raise MissingDependencyError("fine-tuning an encoder", "accelerate", "train") from None
+    return datasets, torch, sentence_transformers
+
+
+def _precision(precision: str, torch: Any) -> str:
+    if precision == "fp16" and not torch.cuda.is_available():
+        raise AptrankError("fp16 training needs a GPU: use precision='fp32' (or 'bf16') on CPU")
+    if precision != "auto":
+        return precision
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def _loss(model: Any, config: FinetuneConfig) -> tuple[Any, str]:
+    try:
+        from sentence_transformers.sentence_transformer import losses
+    except ImportError:  # sentence-transformers 5
+        from sentence_transformers import losses  # type: ignore[no-redef,attr-defined]
+
+    if config.loss == "mnrl":
+        return losses.MultipleNegativesRankingLoss(model), "MultipleNegativesRankingLoss"
+    if config.loss == "cached-mnrl":
+        loss = losses.CachedMultipleNegativesRankingLoss(
+            model, mini_batch_size=config.mini_batch_size
+        )
+        return loss, f"CachedMultipleNegativesRankingLoss(mini_batch_size={config.mini_batch_size})"
+    return losses.MarginMSELoss(model), "MarginMSELoss on teacher score margins"
+
+
+def _training_args(config: FinetuneConfig, ckpt: Path, precision: str, torch: Any, st: Any) -> Any:
+    from packaging.version import Version
+    from transformers import __version__ as transformers_version
+
+    # transformers 5 takes a warm-up ratio as a float warmup_steps; 4.x as warmup_ratio.
+    if Version(transformers_version) >= Version("5"):
+        warmup: dict[str, Any] = {"warmup_steps": config.warmup_ratio}
+    else:
+        warmup = {"warmup_ratio": config.warmup_ratio}
+    on_gpu = torch.cuda.is_available()
+    in_batch = config.loss in ("mnrl", "cached-mnrl")
+    return st.SentenceTransformerTrainingArguments(
+        output_dir=str(ckpt),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps if config.max_steps is not None else -1,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        seed=config.seed,
+        data_seed=config.seed,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        eval_strategy="no",
+        report_to="none",
+        disable_tqdm=True,  # progress goes through aptrank's bars (see _progress_callback)
+        use_cpu=not on_gpu,
+        dataloader_pin_memory=on_gpu,
+        fp16=precision == "fp16",
+        bf16=precision == "bf16",
+        # an in-batch negative must not be another copy of the query or of its positive
+        batch_sampler="no_duplicates" if in_batch else "batch_sampler",
+        **warmup,
+        **config.extra,
+    )
+
+
+def _progress_callback(progress: ProgressFactory) -> Any:
+    from transformers import TrainerCallback
+
+    class _Bar(TrainerCallback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.update = progress("fine-tuning: steps")
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.update(state.global_step, state.max_steps)
+
+    return _Bar()
+
+
+def _run_key(config: FinetuneConfig, fingerprint: str, rows: Sequence[tuple[Any, ...]]) -> str:
+    """A hash of everything that decides the trained weights: config, base model, examples."""
+    h = hashlib.sha256()
+    learned = {k: v for k, v in config.to_dict().items() if k not in _BOOKKEEPING}
+    h.update(json.dumps([learned, fingerprint], sort_keys=True).encode())
+    for row in rows:
+        h.update(json.dumps(row).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:16]
+
+
+def train_encoder(
+    out: Path,
+    config: FinetuneConfig,
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    progress: ProgressFactory | None = None,
+    overwrite: bool = False,
+    callbacks: Sequence[Any] = (),
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train the bi-encoder on ``rows`` into ``out`` (or reuse a finished one with the same run
+    key); returns ``aptrank_train.json``'s content plus ``reused``."""
+    from aptrank.train.cross_encoder import _backbone, _history, _versions
+
+    if not rows:
+        raise AptrankError("no training examples: no positive has enough mined negatives")
+    backbone = _backbone(config.base)
+    key = _run_key(config, backbone["fingerprint"], rows)
+    finished = run_folder.finished_record(out, key, overwrite)
+    if finished is not None:
+        return {**finished, "reused": True}
+    modules = _import_training()  # before claim(): nothing is written without them
+    ckpt = run_folder.claim(out, key, overwrite)
+    extra = [_progress_callback(progress)] if progress is not None else []
+    trainer, described, precision = _build_trainer(
+        config, rows, ckpt, [*callbacks, *extra], modules
+    )
+    last = run_folder.last_checkpoint(ckpt)
+    resumed_from = int(last.name.removeprefix("checkpoint-")) if last is not None else None
+    if last is not None:
+        logger.info("resuming %s from %s", out, last.name)
+    start = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
+    wall = time.perf_counter() - start
+    record = {
+        "format": 1,
+        "run_key": key,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "sizes": {"examples": len(rows), "negatives_per_example": config.negatives},
+        "losses": {"train": described},
+        **_history(trainer),
+        "wall_s": round(wall, 3),
+        "resumed_from": resumed_from,
+        "precision": precision,
+        "batch_sampler": getattr(trainer.args.batch_sampler, "value", trainer.args.batch_sampler),
+        "device": str(trainer.model.device),
+        "backbone": backbone,
+        "versions": _versions(),
+        "meta": dict(meta or {}),
+    }
+    run_folder.publish(trainer.model, out, record)
+    if not config.keep_checkpoints:
+        shutil.rmtree(ckpt, ignore_errors=True)
+    return {**record, "reused": False}
+
+
+def _build_trainer(
+    config: FinetuneConfig,
+    rows: Sequence[tuple[Any, ...]],
+    ckpt: Path,
+    callbacks: list[Any],
+    modules: tuple[Any, Any, Any],
+) -> tuple[Any, str, str]:
+    """The sentence-transformers trainer, its loss (described) and the precision."""
+    from transformers import PrinterCallback
+
+    from aptrank.rankers.encoders import default_device
+    from aptrank.rankers.models import resolve_model
+
+    datasets, torch, st = modules
+    torch.manual_seed(config.seed)
+    try:
+        model = st.SentenceTransformer(resolve_model(config.base), device=default_device())
+    except (OSError, ValueError) as e:
+        raise ModelNotFoundError(f"cannot load embedding model {config.base!r}: {e}") from None
+    model.max_seq_length = config.max_length
+    width = len(rows[0]) - (1 if config.loss == "margin-mse" else 0)
+    columns = ["anchor", "positive", *(f"negative_{i}" for i in range(1, width - 1))]
+    table: dict[str, list[Any]] = {c: [r[i] for r in rows] for i, c in enumerate(columns)}
+    if config.loss == "margin-mse":
+        table["label"] = [r[-1] for r in rows]
+    loss, described = _loss(model, config)
+    precision = _precision(config.precision, torch)
+    trainer = st.SentenceTransformerTrainer(
+        model=model,
+        args=_training_args(config, ckpt, precision, torch, st),
+        train_dataset=datasets.Dataset.from_dict(table),
+        loss=loss,
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)  # with tqdm off it prints every log line
+    return trainer, described, precision
+
+
+# ------------------------------------------------------------------------------ the whole job
+
+
+def training_queries(
+    dataset: Dataset, query_ids: Sequence[str] | None, config: FinetuneConfig
+) -> tuple[list[str], list[str]]:
+    """``(fit, dev)``: the judged queries with a relevant document (within ``query_ids`` when
+    given), split by the seeded dev slice; raises when fewer than :data:`MIN_JUDGED_QUERIES`."""
+    from aptrank.data.dev import dev_slice
+
+    allowed = set(query_ids) if query_ids is not None else None
+    judged = sorted(
+        q
+        for q, docs in dataset.qrels.items()
+        if q in dataset.queries
+        and any(g > 0 for g in docs.values())
+        and (allowed is None or q in allowed)
+    )
+    if len(judged) < MIN_JUDGED_QUERIES:
+        where = " among the given query ids" if allowed is not None else ""
+        raise AptrankError(
+            f"{len(judged)} judged {config.split} queries with a relevant document{where}: "
+            f"fine-tuning needs at least {MIN_JUDGED_QUERIES}"
+        )
+    size = config.dev_size if len(judged) > 2 * config.dev_size else max(1, len(judged) // 5)
+    return dev_slice(judged, size, config.seed)
+
+
+def finetune(
+    config: FinetuneConfig,
+    out_dir: str | Path,
+    progress: ProgressFactory | None = None,
+    evaluate: bool = True,
+    query_ids: Sequence[str] | None = None,
+    *,
+    teacher_labels: TeacherLabels | None = None,
+    overwrite: bool = False,
+    callbacks: Sequence[Any] = (),
+) -> dict[str, Any]:
+    """Fine-tune ``config.base`` on ``config.split``'s judgments into the artifact ``out_dir``.
+
+    ``query_ids`` restricts training to those judged queries (a fold's training queries when
+    cross-fitting; the dev slice is carved from them). ``teacher_labels`` (``{qid: {docid:
+    score}}``) are the teacher's scores margin-mse trains on. With ``evaluate`` the model is
+    measured on the dev slice and on ``config.eval_split`` (its queries not trained on). Returns a
+    JSON-able summary: folder, pipeline, record path, training record, sizes, figures.
+    """
+    from aptrank.data import load_dataset
+
+    if (config.loss == "margin-mse") != (teacher_labels is not None):
+        raise AptrankError("teacher labels go with loss 'margin-mse', and margin-mse needs them")
+    out = Path(out_dir)
+    ds = load_dataset(config.dataset, config.split)
+    fit_ids, dev_ids = training_queries(ds, query_ids, config)
+    queries = {q: ds.queries[q].text for q in fit_ids}
+    mined = mine(ds, queries, config, progress)
+    rows, counts = build_examples(queries, ds.corpus, ds.qrels, mined, config, teacher_labels)
+    if not rows:
+        raise AptrankError(
+            f"no training examples: none of the {counts['pairs']} (query, relevant document) "
+            f"pairs has {config.negatives} mined negatives left ({counts['dropped_by_margin']} "
+            f"candidates dropped by the margin {config.margin}, "
+            f"{counts['no_teacher_label']} pairs without a teacher label): lower the margin or "
+            "the negatives, or raise mine_k"
+        )
+    meta = {"dataset": ds.name, "split": config.split, "fit_queries": len(fit_ids)}
+    train = train_encoder(
+        out, config, rows, progress=progress, overwrite=overwrite, callbacks=callbacks, meta=meta
+    )
+    sizes = {"fit_queries": len(fit_ids), "dev_queries": len(dev_ids), "examples": len(rows)}
+    sizes.update(counts)
+    trained_on = {"split": config.split, "queries": fit_ids, "dev_queries": dev_ids}
+    path = _write(out, config, ds, trained_on, sizes, {}, {})
+    figures: dict[str, Any] = {}
+    baseline: dict[str, Any] = {}
+    if evaluate:
+        figures, baseline = measure(out, config, ds, fit_ids, dev_ids, progress)
+        path = _write(out, config, ds, trained_on, sizes, figures, baseline)
+    return {
+        "folder": str(out),
+        "pipeline": str(out),
+        "builds": PIPELINE,
+        "record": str(path),
+        "train": {k: train.get(k) for k in ("global_step", "resumed_from", "reused", "wall_s")}
+        | {"loss_history": train.get("loss_history"), "train_loss": train.get("train_loss")},
+        "sizes": sizes,
+        "trained_on": trained_on,
+        "figures": figures,
+        "base_model_figures": baseline,
+    }
+
+
+def _eval_dataset(config: FinetuneConfig, ds: Dataset) -> Dataset | None:
+    """The evaluation split, or None when the dataset has no such split."""
+    from aptrank.data import load_dataset
+    from aptrank.data.beir import splits
+
+    if config.eval_split is None:
+        return None
+    if config.eval_split == config.split:
+        return ds
+    if ds.path and Path(ds.path).is_dir() and config.eval_split not in splits(ds.path):
+        logger.info("%s has no %s split: not measured there", ds.name, config.eval_split)
+        return None
+    try:
+        return load_dataset(config.dataset, config.eval_split)
+    except DataError as e:
+        logger.warning("evaluation split %s not loaded: %s", config.eval_split, e)
+        return None
+
+
+def measure(
+    out: Path,
+    config: FinetuneConfig,
+    ds: Dataset,
+    fit_ids: Sequence[str],
+    dev_ids: Sequence[str],
+    progress: ProgressFactory | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The artifact's figures (dev slice; evaluation split without the trained queries) and
+    the base model's on the dev slice, for comparison."""
+    from aptrank.evaluate.metrics import evaluate
+    from aptrank.experiment import rank_corpus
+    from aptrank.rankers import build_ranker
+    from aptrank.rankers.artifact import figure
+    from aptrank.rankers.dense import DenseConfig, DenseRanker
+
+    test = _eval_dataset(config, ds)
+    seen = {*fit_ids, *dev_ids}
+    judged = [q for q, d in test.qrels.items() if any(g > 0 for g in d.values())] if test else []
+    test_ids = sorted(q for q in judged if q not in seen and q in test.queries) if test else []
+    if test is not None and test is not ds and test.corpus.keys() != ds.corpus.keys():
+        raise AptrankError(f"the {config.eval_split} split has another corpus than {config.split}")
+    texts = {q: ds.queries[q].text for q in dev_ids}
+    texts |= {q: test.queries[q].text for q in test_ids} if test else {}
+    run = rank_corpus(build_ranker(str(out)), ds.corpus, texts, 100, progress)
+    how = "dense:. (the fine-tuned encoder) over the whole corpus"
+    dev_qrels = {q: ds.qrels[q] for q in dev_ids}
+    dev = evaluate(dev_qrels, {q: run.get(q, {}) for q in dev_ids}, ["ndcg@10"]).means
+    split = f"{config.split} (dev slice)"
+    figures = {
+        "dev": figure(
+            dev, split, len(dev_ids), True, measured_as=how, note="dev slice: not trained on"
+        )
+    }
+    if test is not None and test_ids:
+        left = len(set(judged) & seen)
+        note = {"note": f"{left} queries trained on left out"} if left else {}
+        qrels = {q: test.qrels[q] for q in test_ids}
+        means = evaluate(qrels, {q: run.get(q, {}) for q in test_ids}, ["ndcg@10", "recall@100"])
+        figures["test"] = figure(
+            means.means, config.eval_split or "", len(test_ids), True, measured_as=how, **note
+        )
+    base = DenseRanker(DenseConfig(model=config.base))
+    base_run = rank_corpus(base, ds.corpus, {q: texts[q] for q in dev_ids}, 100, progress)
+    base_dev = evaluate(dev_qrels, base_run, ["ndcg@10"]).means
+    return figures, {"dev": figure(base_dev, split, len(dev_ids), True, model=config.base)}
+
+
+def _write(
+    out: Path,
+    config: FinetuneConfig,
+    ds: Dataset,
+    trained_on: Mapping[str, Any],
+    sizes: Mapping[str, int],
+    figures: Mapping[str, Any],
+    baseline: Mapping[str, Any],
+) -> Path:
+    from aptrank.rankers.artifact import dataset_record, write_artifact
+
+    negatives = f"{config.negatives} mined hard negative{'s' if config.negatives != 1 else ''}"
+    return write_artifact(
+        out,
+        name=out.name,
+        kind="encoder",
+        pipeline=PIPELINE,
+        description=(
+            f"{config.base} fine-tuned on the judgments of {len(trained_on['queries'])} "
+            f"{config.split} queries of {ds.name} ({config.loss}, {negatives} per pair from "
+            f"{' and '.join(config.miners)})."
+        ),
+        dataset=dataset_record(ds),
+        trained_on=trained_on,
+        base_model=config.base,
+        config=config.to_dict(),
+        seed=config.seed,
+        figures=figures,
+        extra={"training": dict(sizes), "base_model_figures": dict(baseline)},
+    )
+
+
+__all__ = [
+    "MIN_JUDGED_QUERIES",
+    "FinetuneConfig",
+    "Mined",
+    "build_examples",
+    "finetune",
+    "measure",
+    "mine",
+    "mine_negatives",
+    "train_encoder",
+    "training_queries",
+]
