@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from aptrank.cli import adapt as adapt_cmd
 from aptrank.cli import datasets as datasets_cmd
 from aptrank.cli import diagnose as diagnose_cmd
 from aptrank.cli import evaluate as evaluate_cmd
@@ -33,6 +34,7 @@ app.command("diagnose")(diagnose_cmd.diagnose)
 app.command("teach")(teach_cmd.teach)
 app.command("distill")(teach_cmd.distill)
 app.command("fit-fusion")(fusion_cmd.fit_fusion)
+app.command("adapt")(adapt_cmd.adapt)
 app.command("finetune")(finetune_cmd.finetune)
 app.command("run")(run_cmd.run)
 app.add_typer(rl_cmd.app, name="rl")

@@ -21,6 +21,8 @@ def _dense(arg: str | None, options: dict[str, str]) -> Ranker:
     from aptrank.rankers.models import DEFAULT_EMBEDDING
 
     model = local_path(arg) if arg else DEFAULT_EMBEDDING
+    if options.get("adapter"):  # ./adapter.npz inside an artifact's folder
+        options = {**options, "adapter": local_path(options["adapter"])}
     return DenseRanker(options_to_config(DenseConfig, options, model=model))
 
 

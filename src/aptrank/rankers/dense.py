@@ -3,6 +3,12 @@
 Embeddings are keyed by model (name, resolved folder and its files), backend, max length and corpus
 content. They are written in chunks as they are computed, so an interrupted encoding resumes
 where it stopped instead of starting over.
+
+Two options act on the query side only, so the cached document embeddings serve them unchanged:
+``query_prefix`` puts an instruction before every query text (it is part of the text the query
+cache is keyed on), and ``adapter`` maps every query embedding through a trained
+:class:`~aptrank.train.adapter.QueryAdapter` (``aptrank adapt``) after the query cache, so the
+cache holds the encoder's own vectors and serves stages with and without the adapter alike.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +29,9 @@ from aptrank.rankers.cache import VectorCache, corpus_fingerprint, key, model_fi
 from aptrank.rankers.encoders import TextEncoder, length_order, load_encoder
 from aptrank.rankers.models import DEFAULT_EMBEDDING, resolve_model
 from aptrank.types import Corpus, Run
+
+if TYPE_CHECKING:
+    from aptrank.train.adapter import QueryAdapter
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +48,11 @@ class DenseConfig:
     search: str = "exact"  #: exact (numpy) or faiss (exact inner product, faiss-cpu)
     chunk_size: int = 1024  #: documents per cached chunk (the unit of resumption)
     query_cache: bool = True  #: keep query embeddings on disk (re-runs skip encoding them)
+    #: instruction put before every query text, joined by a space unless it ends in one. As a
+    #: pipeline option it cannot hold a comma, brackets or ``>>``, and its ends are stripped
+    query_prefix: str = ""
+    #: a query adapter (``.npz`` from ``aptrank adapt``) applied to query embeddings only
+    adapter: str | None = None
 
 
 class DenseRanker(Ranker):
@@ -54,7 +68,12 @@ class DenseRanker(Ranker):
         self.cfg = config or DenseConfig()
         if self.cfg.search not in ("exact", "faiss"):
             raise AptrankError(f"unknown search {self.cfg.search!r}: choose exact or faiss")
-        self.name = "dense" if self.cfg.model == DEFAULT_EMBEDDING else f"dense:{self.cfg.model}"
+        self.name = _stage_name(self.cfg)
+        self._adapter: QueryAdapter | None = None
+        if self.cfg.adapter is not None:
+            from aptrank.train.adapter import load_adapter
+
+            self._adapter = load_adapter(self.cfg.adapter)
         self._encoder = encoder
         self.progress = progress
         self._ids: list[str] = []
@@ -62,9 +81,28 @@ class DenseRanker(Ranker):
         self._emb: np.ndarray | None = None
         self._faiss: Any = None
         self._queries: VectorCache | None = None
+        #: documents this ranker encoded (0 when their embeddings came from the cache)
+        self.docs_encoded = 0
 
     def config(self) -> dict[str, object]:
-        return {"name": self.name, **asdict(self.cfg)}
+        out: dict[str, object] = {"name": self.name, **asdict(self.cfg)}
+        if self._adapter is not None:
+            out["adapter_fingerprint"] = self._adapter.file_fingerprint
+        return out
+
+    @property
+    def doc_ids(self) -> list[str]:
+        """The indexed document ids, in the order of :attr:`embeddings`' rows."""
+        return list(self._ids)
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """The cached document embeddings (read-only: adapters never change them)."""
+        if self._emb is None:
+            raise AptrankError(f"{self.name}: call .index(corpus) first")
+        view = self._emb.view()
+        view.flags.writeable = False
+        return view
 
     @property
     def encoder(self) -> TextEncoder:
@@ -72,12 +110,14 @@ class DenseRanker(Ranker):
             self._encoder = load_encoder(self.cfg.model, self.cfg.backend, self.cfg.max_length)
         return self._encoder
 
-    def _model_key(self) -> list[object]:
-        # An injected encoder (tests, custom models) names its own fingerprint.
-        model_id = getattr(self._encoder, "fingerprint", None) or model_fingerprint(
+    def model_id(self) -> str:
+        """The encoder's fingerprint (an injected encoder, in tests, names its own)."""
+        return getattr(self._encoder, "fingerprint", None) or model_fingerprint(
             resolve_model(self.cfg.model)
         )
-        return [self.cfg.model, model_id, self.cfg.backend, self.cfg.max_length]
+
+    def _model_key(self) -> list[object]:
+        return [self.cfg.model, self.model_id(), self.cfg.backend, self.cfg.max_length]
 
     def _cache_folder(self, corpus: Corpus) -> Path:
         return cache_dir("embeddings", key(*self._model_key(), corpus_fingerprint(corpus)))
@@ -86,8 +126,12 @@ class DenseRanker(Ranker):
         super().index(corpus)
         self._ids = sorted(corpus)
         self._pos = {d: i for i, d in enumerate(self._ids)}
+        if self._adapter is not None:
+            self._adapter.check_model(self.model_id(), self.cfg.adapter or "")
         folder = self._cache_folder(corpus)
         self._emb = self._load_or_encode(folder, corpus)
+        if self._adapter is not None and self._emb.size:
+            self._adapter.check_dim(self._emb.shape[1], self.cfg.adapter or "")
         self._faiss = None
         return self
 
@@ -110,6 +154,7 @@ class DenseRanker(Ranker):
             else:
                 part = [texts[i] for i in order[start : start + size]]
                 emb = self.encoder.encode(part, batch_size=self.cfg.batch_size)
+                self.docs_encoded += len(part)
                 _save_npy(path, emb)
                 chunks.append(emb)
             if self.progress:
@@ -124,9 +169,25 @@ class DenseRanker(Ranker):
             path.unlink()
         return emb
 
+    def encode_queries(
+        self, queries: Mapping[str, str], adapt: bool = True
+    ) -> tuple[list[str], np.ndarray]:
+        """Query ids and their embeddings: the prefixed texts encoded (or read from the query
+        cache), then mapped by the adapter when there is one and ``adapt`` is true."""
+        qids, q = self._encode_queries(queries)
+        if adapt and self._adapter is not None:
+            q = self._adapter.apply(q)
+        return qids, q
+
+    def _query_text(self, text: str) -> str:
+        prefix = self.cfg.query_prefix
+        if not prefix:
+            return text
+        return prefix + text if prefix[-1].isspace() else f"{prefix} {text}"
+
     def _encode_queries(self, queries: Mapping[str, str]) -> tuple[list[str], np.ndarray]:
         qids = list(queries)
-        texts = [queries[q] for q in qids]
+        texts = [self._query_text(queries[q]) for q in qids]
         if not self.cfg.query_cache or not texts:
             return qids, self.encoder.encode(texts, batch_size=self.cfg.batch_size)
         if self._queries is None:
@@ -144,7 +205,13 @@ class DenseRanker(Ranker):
     def rank(self, queries: Mapping[str, str], k: int = 100) -> Run:
         if self._emb is None:
             raise AptrankError(f"{self.name}: call .index(corpus) before ranking")
-        qids, q = self._encode_queries(queries)
+        qids, q = self.encode_queries(queries)
+        return self.search(qids, q, k)
+
+    def search(self, qids: list[str], q: np.ndarray, k: int = 100) -> Run:
+        """The top ``k`` documents of each query vector (row ``i`` of ``q`` is ``qids[i]``)."""
+        if self._emb is None:
+            raise AptrankError(f"{self.name}: call .index(corpus) before searching")
         k = min(k, len(self._ids))
         if self.cfg.search == "faiss":
             top, scores = self._faiss_search(q, k)
@@ -173,13 +240,25 @@ class DenseRanker(Ranker):
     ) -> Run:
         if self._emb is None:
             raise AptrankError(f"{self.name}: call .index(corpus) before reranking")
-        qids, q = self._encode_queries({qid: queries[qid] for qid in candidates})
+        qids, q = self.encode_queries({qid: queries[qid] for qid in candidates})
         run: Run = {}
         for i, qid in enumerate(qids):
             docs = [d for d in candidates[qid] if d in self._pos]
             sims = self._emb[[self._pos[d] for d in docs]] @ q[i] if docs else []
             run[qid] = {d: float(s) for d, s in zip(docs, sims)}
         return run
+
+
+def _stage_name(cfg: DenseConfig) -> str:
+    """``dense``, ``dense:<model>``, with the query-side options shown in brackets.
+
+    >>> _stage_name(DenseConfig(query_prefix="query:", adapter="a.npz"))
+    'dense[query_prefix=query:,adapter=a.npz]'
+    """
+    name = "dense" if cfg.model == DEFAULT_EMBEDDING else f"dense:{cfg.model}"
+    shown = [f"query_prefix={cfg.query_prefix}"] if cfg.query_prefix else []
+    shown += [f"adapter={cfg.adapter}"] if cfg.adapter else []
+    return f"{name}[{','.join(shown)}]" if shown else name
 
 
 def _exact_search(
