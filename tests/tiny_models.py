@@ -26,7 +26,9 @@ def tiny_bert_folder(folder: Path, seed: int = 0) -> Path:
     raw = folder / "raw"
     raw.mkdir(exist_ok=True)
     (raw / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(raw / "vocab.txt"), do_lower_case=True)
+    # transformers 5 ignores vocab_file alone (every word becomes [UNK]): pass vocab too
+    vocab_path = str(raw / "vocab.txt")
+    tokenizer = BertTokenizerFast(vocab=vocab_path, vocab_file=vocab_path, do_lower_case=True)
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(vocab),
