@@ -51,6 +51,7 @@ class RunResult:
     diagnosis: Any = None
     teach: dict[str, Any] | None = None
     distill: dict[str, Any] | None = None
+    align: dict[str, Any] | None = None
     rl: dict[str, dict[str, Any]] = field(default_factory=dict)  #: task -> experiment result
     #: trained rankers: name -> artifact folder (a pipeline string), under ``<out>/models/``
     models: dict[str, Path] = field(default_factory=dict)

@@ -52,6 +52,8 @@ class RunConfig:
     #: RLExperimentConfig fields for the rl-rewrite / rl-summarize steps; ``grpo`` may hold a
     #: dict of GRPOTrainConfig fields
     rl_options: dict[str, Any] = field(default_factory=dict)
+    #: AlignConfig fields for the align step (finetune_options, adapter_options, base, ...)
+    align_options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_profile(

@@ -36,15 +36,24 @@ def _evaluate_step(ctx: JobContext) -> None:
 @step("diagnose", "where and why the pretrained rankers fail (diagnosis/)")
 def _diagnose_step(ctx: JobContext) -> None:
     """Its own folder: diagnosis.json, diagnosis.md, report.html."""
+    _diagnosis(ctx, {spec: spec for spec in ctx.config.diagnosed})
+
+
+def _diagnosis(ctx: JobContext, specs: dict[str, str], seen_split: str | None = None) -> None:
+    """Diagnose ``{name: pipeline}`` side by side into ``diagnosis/`` (replacing what is there)."""
     from aptrank.diagnose import DiagnoseConfig, check_inputs, diagnose
     from aptrank.rankers import build_ranker
     from aptrank.report.diagnosis import write_diagnosis
 
     cfg, dataset = ctx.config, ctx.dataset
     diag_cfg = DiagnoseConfig(
-        dataset=cfg.dataset, split=cfg.split, rankers=cfg.diagnosed, seed=cfg.seed
+        dataset=cfg.dataset,
+        split=cfg.split,
+        rankers=tuple(specs),
+        seed=cfg.seed,
+        seen_split=seen_split,
     )
-    rankers = {spec: build_ranker(spec) for spec in cfg.diagnosed}
+    rankers = {name: build_ranker(spec) for name, spec in specs.items()}
     check_inputs(dataset, rankers, diag_cfg)
     diagnosis = diagnose(dataset, rankers, diag_cfg, progress=ctx.progress)
     write_diagnosis(
@@ -55,6 +64,31 @@ def _diagnose_step(ctx: JobContext) -> None:
     for name, r in diagnosis.rankers.items():
         ctx.say(f"  diagnosed {name} in {r.seconds['total']:.1f} s")
     ctx.result.diagnosis = diagnosis
+
+
+@step(
+    "align",
+    "rankers fitted on the task's judgments (fine-tuned encoder, query adapter, fusions); the "
+    "dev-best kept as models/aligned and diagnosed beside the pretrained ones",
+    needs_train=True,
+)
+def _align_step(ctx: JobContext) -> None:
+    from aptrank.train.align import AlignConfig, align
+
+    cfg = ctx.config
+    config = AlignConfig(
+        dataset=cfg.dataset, eval_split=cfg.split, seed=cfg.seed, **cfg.align_options
+    )
+    result = align(config, ctx.out / "models", ctx.progress, ctx.say)
+    ctx.result.align = result
+    write_json(ctx.out / "align.json", result)
+    for name, folder in result["models"].items():
+        ctx.result.models[name] = Path(folder)
+    a = result["test"]["aligned"]
+    ctx.say(f"  models/aligned ({result['selected']['candidate']}): NDCG@10 {a['ndcg@10']:.4f}")
+    if "diagnose" in cfg.steps:  # again, with the aligned ranker and the seen/unseen stratum
+        specs = {spec: spec for spec in cfg.diagnosed}
+        _diagnosis(ctx, {**specs, "models/aligned": result["aligned"]}, config.train_split)
 
 
 @step(

@@ -1,0 +1,58 @@
+"""The align step end to end with a tiny random-weight bi-encoder on a generated dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sentence_transformers")
+pytest.importorskip("datasets")
+
+from aptrank.data import load_dataset  # noqa: E402
+from aptrank.errors import AptrankError  # noqa: E402
+from aptrank.train.align import AlignConfig, align  # noqa: E402
+from tests.train.test_finetune import tiny, write_dataset  # noqa: E402, F401
+
+RECIPE = {"max_steps": 3, "batch_size": 4, "max_length": 32, "mine_k": 5}
+
+
+def test_align_keeps_the_dev_best_as_a_folder_that_reproduces_its_figure(
+    tmp_path: Path,
+    tiny,  # noqa: F811 - the fixture imported above
+):
+    data = write_dataset(tmp_path / "data")
+    config = AlignConfig(str(data), base=str(tiny), dev_size=8, finetune_options=RECIPE)
+    result = align(config, tmp_path / "run" / "models")
+    models = tmp_path / "run" / "models"
+    assert set(result["models"]) >= {"finetuned", "adapter", "fused-finetuned", "aligned"}
+    assert result["selected"]["candidate"] in result["dev_ndcg@10"]
+    assert result["selected"]["candidate"] != "fused-pretrained"  # a comparison, never kept
+    # every fusion is fitted on the dev slice only: never on the encoder's training queries
+    trained = set(
+        json.loads((models / "finetuned" / "aptrank.json").read_text())["trained_on"]["queries"]
+    )
+    for name in ("fused-finetuned", "fused-pretrained"):
+        fit = json.loads((models / name / "weights.json").read_text())["judgments"]["queries"]
+        assert set(fit) <= set(result["dev_queries"]) and not set(fit) & trained
+    record = json.loads((models / "aligned" / "aptrank.json").read_text())
+    assert record["pipeline"].startswith("../")  # names a sibling artifact
+    assert result["unseen"]["queries"] <= 8
+
+    # the aligned folder, moved with its siblings, reproduces its recorded test figure
+    moved = tmp_path / "elsewhere"
+    (tmp_path / "run").rename(moved)
+    from aptrank.experiment import EvaluateConfig, evaluate_pipelines
+
+    test = load_dataset(str(data), "test")
+    spec = str(moved / "models" / "aligned")
+    means = evaluate_pipelines(test, EvaluateConfig(str(data), pipelines=(spec,)))
+    got = means.comparison.means_dict()[spec]["ndcg@10"]
+    assert got == pytest.approx(record["figures"]["test"]["ndcg@10"], abs=1e-4)
+
+
+def test_align_refuses_fewer_than_30_judged_queries(tmp_path: Path, tiny):  # noqa: F811
+    data = write_dataset(tmp_path / "data", train=20, test=4)
+    with pytest.raises(AptrankError, match="needs at least 30"):
+        align(AlignConfig(str(data), base=str(tiny)), tmp_path / "models")
