@@ -33,8 +33,8 @@ def run(
     profile: str | None = typer.Option(
         None,
         "--profile",
-        help="default (evaluate, diagnose, report: CPU-friendly) or full (adds teach and distill: "
-        "hours on 2 cores).",
+        help="default (evaluate, diagnose, align where there is a train split, report: "
+        "CPU-sized) or full (adds teach and distill: hours on 2 cores).",
     ),
     pipeline: list[str] | None = typer.Option(
         None,

@@ -21,8 +21,8 @@ DIAGNOSED = ("bm25", "dense")
 BASELINES = ("bm25", "dense", "bm25>>dense@100")
 
 PROFILES: dict[str, tuple[str, ...]] = {
-    "default": ("evaluate", "diagnose", "report"),
-    "full": ("evaluate", "diagnose", "teach", "distill", "report"),
+    "default": ("evaluate", "diagnose", "align", "report"),
+    "full": ("evaluate", "diagnose", "align", "teach", "distill", "report"),
 }
 
 
