@@ -137,15 +137,20 @@ def to_markdown(r: dict[str, Any]) -> str:
         "",
         f"`{r['run_command']}` (default profile: evaluate, diagnose, align, report): "
         f"{h['default_run']['minutes']} minutes; kept `{h['default_run']['candidate']}` as "
-        f"models/aligned. Dev slice: {len(a['dev_queries'])} training queries (seed 0).",
+        f"models/aligned ({a['selected']['guard']}). Dev slice: {len(a['dev_queries'])} "
+        "training queries (seed 0); unseen: queries none of whose relevant documents is relevant "
+        "to a training query (on dev: to a training query outside the dev slice).",
         "",
-        f"| ranker | dev NDCG@10 | test NDCG@10 | test recall@100 | unseen NDCG@10 "
-        f"({a['unseen']['queries']} queries) |",
-        "|:---|---:|---:|---:|---:|",
+        f"| ranker | dev NDCG@10 | dev unseen ({a['dev_unseen']['queries']} q.) | test NDCG@10 "
+        f"| test recall@100 | test unseen ({a['unseen']['queries']} q.) |",
+        "|:---|---:|---:|---:|---:|---:|",
     ]
     for name, t in a["test"].items():
         dev = a["dev_ndcg@10"].get(name)
-        lines.append(f"| {name} | {dev:.4f} | " if dev is not None else f"| {name} | | ")
+        du = a["dev_unseen"]["ndcg@10"].get(name)
+        lines.append(
+            f"| {name} | {dev:.4f} | {du:.4f} | " if dev is not None else f"| {name} | | | "
+        )
         lines[-1] += (
             f"{t['ndcg@10']:.4f} | {t['recall@100']:.4f} | {a['unseen']['ndcg@10'][name]:.4f} |"
         )

@@ -29,6 +29,8 @@ def test_align_keeps_the_dev_best_as_a_folder_that_reproduces_its_figure(
     assert set(result["models"]) >= {"finetuned", "adapter", "fused-finetuned", "aligned"}
     assert result["selected"]["candidate"] in result["dev_ndcg@10"]
     assert result["selected"]["candidate"] != "fused-pretrained"  # a comparison, never kept
+    assert set(result["dev_unseen"]["ndcg@10"]) == set(result["dev_ndcg@10"])
+    assert result["selected"]["guard"].startswith(("kept", "no candidate"))
     # every fusion is fitted on the dev slice only: never on the encoder's training queries
     trained = set(
         json.loads((models / "finetuned" / "aptrank.json").read_text())["trained_on"]["queries"]

@@ -192,6 +192,17 @@ class FuseWeights:
             raise DataError(f"malformed weights: {e}", path) from None
 
 
+def _built_name(pipeline: str) -> str:
+    """The name the ranker a fitted member's pipeline builds carries (``dense`` for
+    ``dense:all-MiniLM-L6-v2``, an absolute path for ``dense:../x``), or the string itself."""
+    from aptrank.rankers.registry import build_ranker
+
+    try:
+        return build_ranker(pipeline).name
+    except AptrankError:
+        return pipeline
+
+
 # ------------------------------------------------------------------------------------ the stage
 
 
@@ -257,7 +268,7 @@ class FuseRanker(Ranker):
                 f"{[m.name for m in self.members]} (kinds {kinds})"
             )
         for m, f in zip(self.members, fitted.members):
-            if m.name != f.pipeline:
+            if m.name != f.pipeline and m.name != _built_name(f.pipeline):
                 logger.warning("fusion member %r stands where %r was fitted", m.name, f.pipeline)
 
     def check_depth(self, depth: int) -> None:

@@ -119,13 +119,15 @@ def align(
 
     singles = {k: v for k, v in members.items() if k != "pretrained"}
     dev = _evaluate(singles, train, dev_ids)
-    dev_figures = {k: v["ndcg@10"] for k, v in dev.items()}
-    dev_figures.update({k: f["crossfit"] for k, f in fused.items()})
-    aligned = [k for k in dev_figures if k != "fused-pretrained"]
-    if not aligned:
-        raise AptrankError("nothing to align: enable finetune or adapter")
-    best = max(aligned, key=lambda k: dev_figures[k])
-    say(f"  aligned candidates on the dev slice: {_fmt(dev_figures)}; kept {best}")
+    dev_per_query = {k: v["per_query"] for k, v in dev.items()}
+    dev_per_query.update({k: f["per_query"] for k, f in fused.items()})
+    dev_unseen_ids = unseen_queries(
+        {q: train.qrels[q] for q in dev_ids}, {q: train.qrels[q] for q in fit_ids}
+    )
+    dev_figures = {k: _mean(v, v) for k, v in dev_per_query.items()}
+    dev_unseen = {k: _mean(v, dev_unseen_ids) for k, v in dev_per_query.items()}
+    best, guard = _select(dev_figures, dev_unseen)
+    say(f"  aligned candidates on the dev slice: {_fmt(dev_figures)}; kept {best} ({guard})")
     chosen = fused[best]["folder"] if best in fused else None
     aligned_dir = _write_aligned(config, best, chosen, members, models_dir, train)
 
@@ -148,7 +150,13 @@ def align(
         "dev_queries": dev_ids,
         "fit_queries": len(fit_ids),
         "dev_ndcg@10": dev_figures,
-        "selected": {"candidate": best, "by": "dev ndcg@10 (fusions cross-fitted)"},
+        "dev_unseen": {"queries": len(dev_unseen_ids), "ndcg@10": dev_unseen},
+        "selected": {
+            "candidate": best,
+            "by": "dev ndcg@10 (fusions cross-fitted) among the candidates that match the "
+            "pretrained fusion on the dev slice's unseen queries",
+            "guard": guard,
+        },
         "aligned": str(aligned_dir),
         "test": {
             k: {m: v[m] for m in ("pipeline", "ndcg@10", "recall@100")} for k, v in on_test.items()
@@ -161,6 +169,34 @@ def align(
             "aligned": str(aligned_dir),
         },
     }
+
+
+def _mean(values: Mapping[str, float], ids: Any) -> float:
+    picked = [values.get(q, 0.0) for q in ids]
+    return sum(picked) / len(picked) if picked else float("nan")
+
+
+def _select(dev: Mapping[str, float], dev_unseen: Mapping[str, float]) -> tuple[str, str]:
+    """The aligned candidate to keep: the best on the dev slice among those at least as good as
+    the pretrained fusion on the dev queries whose relevant items no training query shares (a
+    gain there is a better reading of the query, not a learned prior over which items are
+    relevant); when none is, the dev-best, said so.
+
+    >>> _select({"a": 0.9, "b": 0.8, "fused-pretrained": 0.7}, {"a": 0.6, "b": 0.75,
+    ...         "fused-pretrained": 0.7})
+    ('b', 'kept: matches the pretrained fusion on unseen dev queries')
+    """
+    aligned = [k for k in dev if k != "fused-pretrained"]
+    if not aligned:
+        raise AptrankError("nothing to align: enable finetune or adapter")
+    floor = dev_unseen.get("fused-pretrained", float("-inf"))
+    eligible = [k for k in aligned if dev_unseen.get(k, float("-inf")) >= floor]
+    if eligible:
+        return max(eligible, key=lambda k: dev[k]), (
+            "kept: matches the pretrained fusion on unseen dev queries"
+        )
+    best = max(aligned, key=lambda k: dev[k])
+    return best, "no candidate matched the pretrained fusion on unseen dev queries: dev-best kept"
 
 
 def _fmt(figures: Mapping[str, float]) -> str:
@@ -228,7 +264,7 @@ def _fit_fusions(
         rel = tuple(replace(m, pipeline=_rel(m.pipeline, models_dir)) for m in weights.members)
         folder = models_dir / name
         write_fusion(replace(weights, members=rel), folder)
-        out[name] = {"folder": str(folder), "crossfit": weights.fit["crossfit_ndcg@10"]}
+        out[name] = {"folder": str(folder), "per_query": weights.fit["crossfit_per_query"]}
     return out
 
 

@@ -252,24 +252,24 @@ def crossfit_ndcg10(
     config: FitFusionConfig,
     scales: Sequence[float] | None,
     candidates: Run | None,
-) -> float:
-    """Mean NDCG@10 of ``method`` over all fit queries, each half scored with weights fitted on
-    the other (seeded halves): the fusion's figure where no query scores its own weights."""
+) -> dict[str, float]:
+    """NDCG@10 of ``method`` per fit query, each half scored with weights fitted on the other
+    (seeded halves): the fusion's figures where no query scores its own weights."""
     from aptrank.evaluate.metrics import evaluate
 
     ids = sorted(table)
     if len(ids) < 4:
-        return float("nan")
+        return {}
     first, second = dev_slice(ids, len(ids) // 2, config.seed)
-    per_query: list[float] = []
+    per_query: dict[str, float] = {}
     for fit_on, score_on in ((first, second), (second, first)):
         w = fit_weights(method, {q: table[q] for q in fit_on}, qrels, config.l2)
         part = [{q: r.get(q, {}) for q in score_on} for r in runs]
         cands = {q: candidates[q] for q in score_on} if candidates is not None else None
         fused = fuse_runs(part, list(w), config.norm, scales, cands)
         judged = {q: qrels[q] for q in score_on if q in qrels}
-        per_query += evaluate(judged, fused, ["ndcg@10"]).per_query["ndcg@10"].values()
-    return float(np.mean(per_query))
+        per_query.update(evaluate(judged, fused, ["ndcg@10"]).per_query["ndcg@10"])
+    return dict(sorted(per_query.items()))
 
 
 def fit_fusion(config: FitFusionConfig, progress: ProgressFactory | None = None) -> FuseWeights:
@@ -342,7 +342,8 @@ def fit_fusion(config: FitFusionConfig, progress: ProgressFactory | None = None)
         "beats_equal_on_dev": (max(fitted) > dev["equal"]) if fitted and "equal" in dev else None,
         "in_sample_ndcg@10": ndcg10(qrels, fused_all),
         #: every fit query scored by weights fitted on the other half (two seeded halves)
-        "crossfit_ndcg@10": crossfit,
+        "crossfit_ndcg@10": float(np.mean(list(crossfit.values()))) if crossfit else None,
+        "crossfit_per_query": crossfit,
         "pair_accuracy": pair_accuracy(table, qrels, list(weights)),
         "fit_queries": len(fit_ids),
         "dev_queries": dev_ids,
