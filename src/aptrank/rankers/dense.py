@@ -7,7 +7,7 @@ where it stopped instead of starting over.
 Two options act on the query side only, so the cached document embeddings serve them unchanged:
 ``query_prefix`` puts an instruction before every query text (it is part of the text the query
 cache is keyed on), and ``adapter`` maps every query embedding through a trained
-:class:`~aptrank.train.adapter.QueryAdapter` (``aptrank adapt``) after the query cache, so the
+:class:`~aptrank.rankers.adapter.QueryAdapter` (``aptrank adapt``) after the query cache, so the
 cache holds the encoder's own vectors and serves stages with and without the adapter alike.
 """
 
@@ -31,7 +31,7 @@ from aptrank.rankers.models import DEFAULT_EMBEDDING, resolve_model
 from aptrank.types import Corpus, Run
 
 if TYPE_CHECKING:
-    from aptrank.train.adapter import QueryAdapter
+    from aptrank.rankers.adapter import QueryAdapter
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class DenseRanker(Ranker):
         self.name = _stage_name(self.cfg)
         self._adapter: QueryAdapter | None = None
         if self.cfg.adapter is not None:
-            from aptrank.train.adapter import load_adapter
+            from aptrank.rankers.adapter import load_adapter
 
             self._adapter = load_adapter(self.cfg.adapter)
         self._encoder = encoder
