@@ -36,12 +36,18 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from aptrank.errors import AptrankError, MissingDependencyError
+from aptrank.errors import AptrankError
 from aptrank.train import run_folder
+from aptrank.train.common import (
+    backbone,
+    history,
+    import_training,
+    resolve_precision,
+    training_versions,
+)
 from aptrank.train.examples import HumanPair, MarginTriple, SoftPair
 
 logger = logging.getLogger(__name__)
@@ -197,36 +203,6 @@ def _run_key(config: CrossEncoderTrainConfig, *datasets: Iterable[tuple[Any, ...
 # Training
 
 
-def _import_training() -> tuple[Any, Any, Any]:
-    """datasets, torch and the sentence-transformers cross-encoder package, or a clear error."""
-    try:
-        import datasets
-    except ImportError:
-        raise MissingDependencyError("training a cross-encoder", "datasets", "train") from None
-    try:
-        import torch
-        from sentence_transformers import cross_encoder
-    except ImportError:
-        raise MissingDependencyError(
-            "training a cross-encoder", "sentence-transformers", "dense"
-        ) from None
-    try:
-        import accelerate  # noqa: F401 - the transformers Trainer needs it
-    except ImportError:
-        raise MissingDependencyError("training a cross-encoder", "accelerate", "train") from None
-    return datasets, torch, cross_encoder
-
-
-def _precision(config: CrossEncoderTrainConfig, torch: Any) -> str:
-    if config.precision == "fp16" and not torch.cuda.is_available():
-        raise AptrankError("fp16 training needs a GPU: use precision='fp32' (or 'bf16') on CPU")
-    if config.precision != "auto":
-        return config.precision
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"  # bf16 runs on CPU but about 2x slower (MODELS.md)
-
-
 def _datasets_and_losses(
     model: Any,
     config: CrossEncoderTrainConfig,
@@ -306,18 +282,6 @@ def _training_args(
     )
 
 
-def _versions() -> dict[str, str]:
-    from aptrank.experiment import package_versions
-
-    out = package_versions()
-    for name in ("datasets", "accelerate"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
 def train_cross_encoder(
     out_dir: str | Path,
     config: CrossEncoderTrainConfig | None = None,
@@ -347,7 +311,8 @@ def train_cross_encoder(
     if finished is not None:
         return _result(out, finished, wall_s=0.0, resumed_from=None, reused=True)
 
-    modules = _import_training()  # before claim(): a missing extra must not empty the folder
+    # before claim(): a missing extra must not empty the folder
+    modules = import_training("training a cross-encoder", "sentence_transformers.cross_encoder")
     ckpt = run_folder.claim(out, key, overwrite)
     kinds = {"human": human or [], "margin": margin or [], "soft": soft or []}
     trainer, described, precision = _build_trainer(
@@ -369,13 +334,13 @@ def train_cross_encoder(
         "seed": config.seed,
         "sizes": sizes,
         "losses": described,
-        **_history(trainer),
+        **history(trainer),
         "wall_s": round(wall, 3),
         "resumed_from": resumed_from,
         "precision": precision,
         "device": str(trainer.model.device),
-        "backbone": _backbone(config.backbone),
-        "versions": _versions(),
+        "backbone": backbone(config.backbone),
+        "versions": training_versions(),
         "meta": dict(meta or {}),
     }
     run_folder.publish(trainer.model, out, record)
@@ -398,7 +363,7 @@ def _build_trainer(
     datasets, torch, ce = modules
     model = load_cross_encoder(config.backbone, config.max_length, seed=config.seed)
     data, loss, described = _datasets_and_losses(model, config, kinds, datasets, torch)
-    precision = _precision(config, torch)
+    precision = resolve_precision(config.precision, torch)
     args = _training_args(config, ckpt, precision, progress, torch)
     trainer = ce.CrossEncoderTrainer(
         model=model, args=args, train_dataset=data, loss=loss, callbacks=callbacks
@@ -408,27 +373,6 @@ def _build_trainer(
 
         trainer.remove_callback(PrinterCallback)
     return trainer, described, precision
-
-
-def _history(trainer: Any) -> dict[str, Any]:
-    """Loss history and throughput from the trainer's log (restored from a checkpoint on
-    resume, so it covers the whole run)."""
-    history = trainer.state.log_history
-    summary: dict[str, Any] = next((h for h in reversed(history) if "train_runtime" in h), {})
-    return {
-        "global_step": trainer.state.global_step,
-        "loss_history": [[h["step"], h["loss"]] for h in history if "loss" in h],
-        "train_loss": summary.get("train_loss"),
-        "samples_per_s": summary.get("train_samples_per_second"),
-    }
-
-
-def _backbone(name: str) -> dict[str, str]:
-    from aptrank.rankers.cache import model_fingerprint
-    from aptrank.rankers.models import resolve_model
-
-    path = resolve_model(name)
-    return {"name": name, "path": path, "fingerprint": model_fingerprint(path)}
 
 
 def _result(

@@ -35,8 +35,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from aptrank.errors import AptrankError, DataError, MissingDependencyError, ModelNotFoundError
+from aptrank.errors import AptrankError, DataError, ModelNotFoundError
 from aptrank.train import run_folder
+from aptrank.train.common import (
+    backbone,
+    history,
+    import_training,
+    resolve_precision,
+    training_versions,
+)
 from aptrank.types import Dataset, Qrels, Run
 
 logger = logging.getLogger(__name__)
@@ -275,36 +282,6 @@ def mine(
 # ------------------------------------------------------------------------------------- training
 
 
-def _import_training() -> tuple[Any, Any, Any]:
-    """datasets, torch and sentence-transformers, or a clear error naming the extra."""
-    try:
-        import datasets
-    except ImportError:
-        raise MissingDependencyError("fine-tuning an encoder", "datasets", "train") from None
-    try:
-        import sentence_transformers
-        import torch
-    except ImportError:
-        raise MissingDependencyError(
-            "fine-tuning an encoder", "sentence-transformers", "dense"
-        ) from None
-    try:
-        import accelerate  # noqa: F401 - the transformers Trainer needs it
-    except ImportError:
-        raise MissingDependencyError("fine-tuning an encoder", "accelerate", "train") from None
-    return datasets, torch, sentence_transformers
-
-
-def _precision(precision: str, torch: Any) -> str:
-    if precision == "fp16" and not torch.cuda.is_available():
-        raise AptrankError("fp16 training needs a GPU: use precision='fp32' (or 'bf16') on CPU")
-    if precision != "auto":
-        return precision
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
-
-
 def _loss(model: Any, config: FinetuneConfig) -> tuple[Any, str]:
     try:
         from sentence_transformers.sentence_transformer import losses
@@ -395,16 +372,17 @@ def train_encoder(
 ) -> dict[str, Any]:
     """Train the bi-encoder on ``rows`` into ``out`` (or reuse a finished one with the same run
     key); returns ``aptrank_train.json``'s content plus ``reused``."""
-    from aptrank.train.cross_encoder import _backbone, _history, _versions
 
     if not rows:
         raise AptrankError("no training examples: no positive has enough mined negatives")
-    backbone = _backbone(config.base)
-    key = _run_key(config, backbone["fingerprint"], rows)
+    backbone_record = backbone(config.base)
+    key = _run_key(config, backbone_record["fingerprint"], rows)
     finished = run_folder.finished_record(out, key, overwrite)
     if finished is not None:
         return {**finished, "reused": True}
-    modules = _import_training()  # before claim(): nothing is written without them
+    modules = import_training(
+        "fine-tuning an encoder", "sentence_transformers"
+    )  # before claim(): nothing is written without them
     ckpt = run_folder.claim(out, key, overwrite)
     extra = [_progress_callback(progress)] if progress is not None else []
     trainer, described, precision = _build_trainer(
@@ -425,14 +403,14 @@ def train_encoder(
         "seed": config.seed,
         "sizes": {"examples": len(rows), "negatives_per_example": config.negatives},
         "losses": {"train": described},
-        **_history(trainer),
+        **history(trainer),
         "wall_s": round(wall, 3),
         "resumed_from": resumed_from,
         "precision": precision,
         "batch_sampler": getattr(trainer.args.batch_sampler, "value", trainer.args.batch_sampler),
         "device": str(trainer.model.device),
-        "backbone": backbone,
-        "versions": _versions(),
+        "backbone": backbone_record,
+        "versions": training_versions(),
         "meta": dict(meta or {}),
     }
     run_folder.publish(trainer.model, out, record)
@@ -467,7 +445,7 @@ def _build_trainer(
     if config.loss == "margin-mse":
         table["label"] = [r[-1] for r in rows]
     loss, described = _loss(model, config)
-    precision = _precision(config.precision, torch)
+    precision = resolve_precision(config.precision, torch)
     trainer = st.SentenceTransformerTrainer(
         model=model,
         args=_training_args(config, ckpt, precision, torch, st),
