@@ -286,3 +286,19 @@ def test_the_distill_step_registers_its_students_and_they_join_the_metrics(
     # no report step: the students are still in the metrics, tested against the baseline
     assert list(json.loads((out / "metrics.json").read_text())) == ["bm25", "models/student"]
     assert result.comparison.baseline == "bm25" and "models/student" in result.comparison.tests
+
+
+def test_align_is_skipped_with_its_line_when_there_are_too_few_judged_queries(tmp_path: Path):
+    from tests.helpers import QRELS, QUERIES
+
+    data = write_beir(tmp_path / "toy")
+    write_beir(data, queries=QUERIES, qrels=QRELS, split="train")  # 3 judged training queries
+    config = replace(
+        RunConfig.from_profile(str(data), steps=["evaluate", "align"]), pipelines=("bm25",)
+    )
+    lines: list[str] = []
+    result = run_job(config, tmp_path / "run", say=lines.append)
+    assert "3 judged train queries" in result.skipped["align"]
+    assert "needs at least 30" in result.skipped["align"]
+    assert any(line.startswith("skipping align:") for line in lines)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["bm25"]  # the run went on

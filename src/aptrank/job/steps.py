@@ -73,12 +73,17 @@ def _diagnosis(ctx: JobContext, specs: dict[str, str], seen_split: str | None = 
     needs_train=True,
 )
 def _align_step(ctx: JobContext) -> None:
-    from aptrank.train.align import AlignConfig, align
+    from aptrank.train.align import AlignConfig, align, too_few_queries
 
     cfg = ctx.config
     config = AlignConfig(
         dataset=cfg.dataset, eval_split=cfg.split, seed=cfg.seed, **cfg.align_options
     )
+    reason = too_few_queries(config)
+    if reason:
+        ctx.result.skipped["align"] = reason
+        ctx.say(f"skipping align: {reason}")
+        return
     result = align(config, ctx.out / "models", ctx.progress, ctx.say)
     ctx.result.align = result
     write_json(ctx.out / "align.json", result)

@@ -90,18 +90,15 @@ def align(
     from aptrank.data import load_dataset
     from aptrank.data.dev import dev_slice
     from aptrank.diagnose.strata import unseen_queries
-    from aptrank.train.finetune import MIN_JUDGED_QUERIES
 
     start = time.perf_counter()
     models_dir = Path(models_dir).resolve()
     train = load_dataset(config.dataset, config.train_split)
     test = load_dataset(config.dataset, config.eval_split)
-    judged = sorted(q for q, d in train.qrels.items() if q in train.queries and max(d.values()) > 0)
-    if len(judged) < MIN_JUDGED_QUERIES:
-        raise AptrankError(
-            f"{len(judged)} judged {config.train_split} queries with a relevant item; alignment "
-            f"needs at least {MIN_JUDGED_QUERIES}"
-        )
+    judged = _judged(train)
+    reason = too_few_queries(config, train)
+    if reason:
+        raise AptrankError(reason)
     fit_ids, dev_ids = dev_slice(judged, config.dev_size, config.seed)
     seconds: dict[str, float] = {}
     members: dict[str, str] = {"pretrained": f"dense:{config.base}"}
@@ -169,6 +166,27 @@ def align(
             "aligned": str(aligned_dir),
         },
     }
+
+
+def _judged(dataset: Any) -> list[str]:
+    return sorted(
+        q for q, d in dataset.qrels.items() if q in dataset.queries and max(d.values()) > 0
+    )
+
+
+def too_few_queries(config: AlignConfig, train: Any = None) -> str | None:
+    """Why alignment cannot train on ``config``'s training split (None when it can)."""
+    from aptrank.data import load_dataset
+    from aptrank.train.finetune import MIN_JUDGED_QUERIES
+
+    train = train if train is not None else load_dataset(config.dataset, config.train_split)
+    n = len(_judged(train))
+    if n >= MIN_JUDGED_QUERIES:
+        return None
+    return (
+        f"{n} judged {config.train_split} queries with a relevant item; alignment needs at "
+        f"least {MIN_JUDGED_QUERIES}"
+    )
 
 
 def _mean(values: Mapping[str, float], ids: Any) -> float:
