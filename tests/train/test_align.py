@@ -54,6 +54,40 @@ def test_align_keeps_the_dev_best_as_a_folder_that_reproduces_its_figure(
     assert got == pytest.approx(record["figures"]["test"]["ndcg@10"], abs=1e-4)
 
 
+def test_the_report_shows_the_alignment_section():
+    from types import SimpleNamespace
+
+    from aptrank.report.render import render_html, render_markdown
+
+    a = {
+        "selected": {"candidate": "fused-finetuned", "guard": "kept: matches"},
+        "dev_queries": ["q1", "q2"],
+        "dev_ndcg@10": {"fused-finetuned": 0.8},
+        "dev_unseen": {"queries": 1, "ndcg@10": {"fused-finetuned": 0.7}},
+        "test": {
+            "fused-finetuned": {"ndcg@10": 0.75, "recall@100": 0.9},
+            "bm25": {"ndcg@10": 0.7, "recall@100": 0.9},
+        },
+        "unseen": {"queries": 3, "ndcg@10": {"fused-finetuned": 0.74, "bm25": 0.7}},
+    }
+    result = SimpleNamespace(
+        config=SimpleNamespace(dataset="toy", split="test", steps=("align",)),
+        out=Path("."),
+        experiment=None,
+        diagnosis=None,
+        distill=None,
+        rl={},
+        skipped={},
+        align=a,
+        teach=None,
+        comparison=None,
+        models={},
+    )
+    md = render_markdown(result)
+    assert "## Alignment" in md and "| fused-finetuned | 0.8000 | 0.7000 | 0.7500 |" in md
+    assert "<h2>Alignment</h2>" in render_html(result)
+
+
 def test_align_refuses_fewer_than_30_judged_queries(tmp_path: Path, tiny):  # noqa: F811
     data = write_dataset(tmp_path / "data", train=20, test=4)
     with pytest.raises(AptrankError, match="needs at least 30"):

@@ -65,6 +65,12 @@ def render_markdown(result: Any) -> str:
 
         lines += ["## Diagnosis", "", *side_by_side(result.diagnosis.to_dict()), ""]
         lines += ["Every figure, the worst queries and the plots: `diagnosis/report.html`.", ""]
+    if getattr(result, "align", None):
+        header, rows = align_rows(result.align)
+        lines += ["## Alignment", "", align_summary(result.align), ""]
+        lines += ["| " + " | ".join(header) + " |", "|:---|" + "---:|" * (len(header) - 1)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
     if getattr(result, "distill", None):
         header, rows = curve_rows(result)
         lines += ["## Distillation", "", "| " + " | ".join(header) + " |"]
@@ -193,6 +199,48 @@ def rl_summary(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def align_summary(a: dict[str, Any]) -> str:
+    """One paragraph: what was kept as models/aligned and why."""
+    s = a["selected"]
+    return (
+        f"`models/aligned` is `{s['candidate']}`, the best on the dev slice "
+        f"({len(a['dev_queries'])} training queries) among the candidates at least as good as "
+        f"the pretrained fusion on the dev queries whose relevant items no training query shares "
+        f"({s['guard']}). Unseen: the {a['unseen']['queries']} evaluated queries none of whose "
+        "relevant items was relevant in training; a gain elsewhere can be a learned prior over "
+        "which items are relevant."
+    )
+
+
+def align_rows(a: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Every aligned candidate: dev figures, then the evaluation split over all and unseen."""
+    header = ["ranker", "dev NDCG@10", "dev unseen", "NDCG@10", "recall@100", "unseen NDCG@10"]
+    dev, dev_unseen = a["dev_ndcg@10"], a["dev_unseen"]["ndcg@10"]
+    rows = []
+    for name, t in a["test"].items():
+        d, du = dev.get(name), dev_unseen.get(name)
+        rows.append(
+            [
+                name,
+                f"{d:.4f}" if d is not None else "",
+                f"{du:.4f}" if du is not None else "",
+                f"{t['ndcg@10']:.4f}",
+                f"{t['recall@100']:.4f}",
+                f"{a['unseen']['ndcg@10'][name]:.4f}",
+            ]
+        )
+    return header, rows
+
+
+def _align_html(a: dict[str, Any]) -> str:
+    header, rows = align_rows(a)
+    table = ["<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in header) + "</tr>"]
+    table += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
+    return (
+        f"<h2>Alignment</h2><p>{html.escape(align_summary(a))}</p><table>{''.join(table)}</table>"
+    )
+
+
 def rl_rows(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The RL evaluation table: one row per configuration."""
     ev = r["eval"]
@@ -275,6 +323,8 @@ def render_html(result: Any) -> str:
         )
     if getattr(result, "diagnosis", None) is not None:
         body.append(_diagnosis_html(result.diagnosis))
+    if getattr(result, "align", None):
+        body.append(_align_html(result.align))
     if getattr(result, "distill", None):
         body.append(_distill_html(result))
     if getattr(result, "rl", None):
