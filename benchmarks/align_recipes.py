@@ -1,0 +1,90 @@
+"""Alignment recipes beyond the default run: the align step with other fine-tuning settings
+(e.g. more epochs), every candidate on the dev slice and on test (all and unseen queries).
+
+    python benchmarks/align_recipes.py --epochs 3 [--dataset scifact] [--no-adapter]
+
+Appends one entry per recipe to ``benchmarks/results/align-recipes.json`` (and rewrites
+``align-recipes.md``). The dev slice is what a recipe would be chosen on; test is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def main() -> None:
+    from inference import machine, versions
+
+    from aptrank.train.align import AlignConfig, align
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="scifact")
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--no-adapter", action="store_true")
+    args = parser.parse_args()
+    recipe = {"epochs": args.epochs}
+    config = AlignConfig(args.dataset, adapter=not args.no_adapter, finetune_options=recipe)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = align(config, Path(tmp) / "models", say=print)
+    entry = {
+        "recipe": recipe,
+        "adapter": not args.no_adapter,
+        "selected": result["selected"],
+        "dev_ndcg@10": result["dev_ndcg@10"],
+        "dev_unseen": result["dev_unseen"],
+        "test": result["test"],
+        "unseen": result["unseen"],
+        "seconds": result["seconds"],
+        "wall_minutes": round((time.perf_counter() - start) / 60, 1),
+        "command": [sys.executable, *sys.argv],
+        "machine": {**machine(len(os.sched_getaffinity(0))), "gpu": None},
+        "versions": versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    path = RESULTS / "align-recipes.json"
+    data = (
+        json.loads(path.read_text()) if path.exists() else {"dataset": args.dataset, "recipes": {}}
+    )
+    data["recipes"][f"epochs={args.epochs:g}"] = entry
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    (RESULTS / "align-recipes.md").write_text(to_markdown(data))
+    print(f"written {path}")
+
+
+def to_markdown(data: dict[str, Any]) -> str:
+    lines = [f"# Alignment recipes ({data['dataset']}, 2 CPUs, no GPU)", ""]
+    for name, e in data["recipes"].items():
+        lines += [
+            f"## {name} ({e['created']}; align {e['seconds']['total']:.0f} s, fine-tuning "
+            f"{e['seconds'].get('finetune', 0):.0f} s)",
+            "",
+            f"Kept: `{e['selected']['candidate']}` ({e['selected']['guard']}).",
+            "",
+            "| ranker | dev | dev unseen | test | test unseen |",
+            "|:---|---:|---:|---:|---:|",
+        ]
+        for k, t in e["test"].items():
+            d = e["dev_ndcg@10"].get(k)
+            du = e["dev_unseen"]["ndcg@10"].get(k)
+            lines.append(
+                f"| {k} | {'' if d is None else f'{d:.4f}'} | {'' if du is None else f'{du:.4f}'} "
+                f"| {t['ndcg@10']:.4f} | {e['unseen']['ndcg@10'][k]:.4f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
