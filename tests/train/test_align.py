@@ -35,6 +35,10 @@ def test_align_keeps_the_dev_best_as_a_folder_that_reproduces_its_figure(
     trained = set(
         json.loads((models / "finetuned" / "aptrank.json").read_text())["trained_on"]["queries"]
     )
+    ft_record = json.loads((models / "finetuned" / "aptrank.json").read_text())
+    adapter_record = json.loads((models / "adapter" / "aptrank.json").read_text())
+    for record in (ft_record, adapter_record):  # one dev slice for encoder, adapter and fusions
+        assert record["trained_on"]["dev_queries"] == result["dev_queries"]
     for name in ("fused-finetuned", "fused-pretrained"):
         fit = json.loads((models / name / "weights.json").read_text())["judgments"]["queries"]
         assert set(fit) <= set(result["dev_queries"]) and not set(fit) & trained

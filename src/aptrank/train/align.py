@@ -99,7 +99,10 @@ def align(
     reason = too_few_queries(config, train)
     if reason:
         raise AptrankError(reason)
-    fit_ids, dev_ids = dev_slice(judged, config.dev_size, config.seed)
+    # the rule finetune and adapt use too (a fifth when there are too few), so the encoder, the
+    # adapter and the fusions share one dev slice
+    dev_n = config.dev_size if len(judged) > 2 * config.dev_size else max(1, len(judged) // 5)
+    fit_ids, dev_ids = dev_slice(judged, dev_n, config.seed)
     seconds: dict[str, float] = {}
     members: dict[str, str] = {"pretrained": f"dense:{config.base}"}
     if config.finetune:
