@@ -96,3 +96,47 @@ def test_align_refuses_fewer_than_30_judged_queries(tmp_path: Path, tiny):  # no
     data = write_dataset(tmp_path / "data", train=20, test=4)
     with pytest.raises(AptrankError, match="needs at least 30"):
         align(AlignConfig(str(data), base=str(tiny)), tmp_path / "models")
+
+
+def test_kfold_alignment_never_scores_a_query_with_a_model_trained_on_it(tmp_path: Path, tiny):  # noqa: F811
+    from aptrank.data.folds import kfolds
+    from aptrank.job import RunConfig, run_job
+    from aptrank.train.align_kfold import KFOLD
+
+    data = write_dataset(tmp_path / "data", train=0, test=36)
+    (data / "qrels" / "train.tsv").unlink()  # a test split only: the k-fold path
+    options = {"base": str(tiny), "folds": 3, "dev_size": 4, "finetune_options": RECIPE}
+    config = RunConfig.from_dict(
+        {
+            "dataset": str(data),
+            "steps": ["evaluate", "align"],
+            "pipelines": ["bm25"],
+            "align_options": options,
+        }
+    )
+    lines: list[str] = []
+    run = run_job(config, tmp_path / "run", say=lines.append)
+    result = run.align
+    assert result["mode"] == KFOLD and "align" not in run.skipped
+    assert result["models"] == {}  # the refitted models are never ranked on their own queries
+    assert not any(
+        k.startswith("models/") for k in json.loads((tmp_path / "run" / "metrics.json").read_text())
+    )
+    judged = sorted(f"q{i}" for i in range(36))
+    models = tmp_path / "run" / "models"
+    for i, (train_ids, held) in enumerate(kfolds(judged, 3, 0), start=1):
+        for member in ("finetuned", "adapter"):
+            record = json.loads(
+                (models / "folds" / f"fold-{i}" / member / "aptrank.json").read_text()
+            )
+            trained = set(record["trained_on"]["queries"]) | set(
+                record["trained_on"].get("dev_queries", [])
+            )
+            assert trained <= set(train_ids) and not trained & set(held)
+    aligned = json.loads((models / "aligned" / "aptrank.json").read_text())
+    assert KFOLD in aligned["figures"]["test"]["note"]
+    assert (
+        aligned["figures"]["test"]["ndcg@10"]
+        == result["test"][result["selected"]["candidate"]]["ndcg@10"]
+    )
+    assert any("k-fold" in line for line in lines)

@@ -69,16 +69,20 @@ def _diagnosis(ctx: JobContext, specs: dict[str, str], seen_split: str | None = 
 @step(
     "align",
     "rankers fitted on the task's judgments (fine-tuned encoder, query adapter, fusions); the "
-    "dev-best kept as models/aligned and diagnosed beside the pretrained ones",
-    needs_train=True,
+    "dev-best kept as models/aligned and diagnosed beside the pretrained ones; k-fold "
+    "out-of-fold where there is no train split",
 )
 def _align_step(ctx: JobContext) -> None:
+    from aptrank.data import splits
     from aptrank.train.align import AlignConfig, align, too_few_queries
 
     cfg = ctx.config
     config = AlignConfig(
         dataset=cfg.dataset, eval_split=cfg.split, seed=cfg.seed, **cfg.align_options
     )
+    has_train = ctx.dataset.path is not None and config.train_split in splits(ctx.dataset.path)
+    if not has_train:
+        return _align_kfold(ctx, config)
     reason = too_few_queries(config)
     if reason:
         ctx.result.skipped["align"] = reason
@@ -94,6 +98,32 @@ def _align_step(ctx: JobContext) -> None:
     if "diagnose" in cfg.steps:  # again, with the aligned ranker and the seen/unseen stratum
         specs = {spec: spec for spec in cfg.diagnosed}
         _diagnosis(ctx, {**specs, "models/aligned": result["aligned"]}, config.train_split)
+
+
+def _align_kfold(ctx: JobContext, config: Any) -> None:
+    """No train split: k folds over the evaluation split's judged queries. The refitted models
+    were trained on those queries, so the run reports their out-of-fold figures only (never
+    ranks them on that split, never diagnoses them there)."""
+    from dataclasses import replace
+
+    from aptrank.train.align import too_few_queries
+    from aptrank.train.align_kfold import align_kfold
+
+    reason = too_few_queries(replace(config, train_split=config.eval_split), ctx.dataset)
+    if reason:
+        why = f"no {config.train_split} split, and for k-fold: {reason}"
+        ctx.result.skipped["align"] = why
+        ctx.say(f"skipping align: {why}")
+        return
+    ctx.say(f"  no {config.train_split} split: aligning by {config.folds}-fold out-of-fold")
+    result = align_kfold(config, ctx.out / "models", ctx.progress, ctx.say)
+    ctx.result.align = result
+    write_json(ctx.out / "align.json", result)
+    best = result["test"][result["selected"]["candidate"]]
+    ctx.say(
+        f"  models/aligned ({result['selected']['candidate']}, refitted): {result['mode']} "
+        f"NDCG@10 {best['ndcg@10']:.4f}"
+    )
 
 
 @step(

@@ -185,6 +185,11 @@ def _training_ids(dataset: Dataset, split: str, query_ids: Iterable[str] | None)
     if dataset.split not in (None, split):
         raise AptrankError(f"the dataset holds the {dataset.split} split, the config names {split}")
     judged = judged_query_ids(dataset)
+    if len(judged) < MIN_JUDGED_QUERIES:  # the dataset's floor; a fold trains on its share
+        raise AptrankError(
+            f"{len(judged)} judged {split} queries with a relevant document in {dataset.name}: "
+            f"a query adapter needs at least {MIN_JUDGED_QUERIES}"
+        )
     if query_ids is not None:
         given = sorted(set(query_ids))
         unknown = sorted(set(given) - set(judged))
@@ -194,11 +199,8 @@ def _training_ids(dataset: Dataset, split: str, query_ids: Iterable[str] | None)
                 f"in the {split} split of {dataset.name} (e.g. {unknown[0]!r})"
             )
         judged = given
-    if len(judged) < MIN_JUDGED_QUERIES:
-        raise AptrankError(
-            f"{len(judged)} judged {split} queries with a relevant document in {dataset.name}: "
-            f"a query adapter needs at least {MIN_JUDGED_QUERIES}"
-        )
+        if len(judged) < 5:
+            raise AptrankError(f"{len(judged)} given query ids: a query adapter needs at least 5")
     return judged
 
 

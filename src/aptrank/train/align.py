@@ -1,7 +1,8 @@
 """Alignment: rankers fitted on the task's own judgments, and the best of them kept as
 ``models/aligned``.
 
-On a dataset with a training split (the k-fold path for datasets without one is not built yet):
+On a dataset with a training split (one without is aligned by k folds over its judged queries,
+:mod:`aptrank.train.align_kfold`):
 
 1. **finetuned**: the base bi-encoder fine-tuned on the training queries outside a seeded dev
    slice (:mod:`aptrank.train.finetune`, a CPU-sized recipe);
@@ -46,6 +47,7 @@ class AlignConfig:
     seed: int = 0
     finetune: bool = True
     adapter: bool = True
+    folds: int = 5  #: k of the k-fold path (a dataset without a training split)
     #: FinetuneConfig fields of the CPU recipe (epochs, batch size, ...)
     finetune_options: dict[str, Any] = field(default_factory=dict)
     adapter_options: dict[str, Any] = field(default_factory=dict)

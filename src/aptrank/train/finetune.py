@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 
 #: Fewer judged training queries (with a relevant document) than this: no fine-tuning.
 MIN_JUDGED_QUERIES = 30
+#: judged queries a fold's training part (``query_ids``) needs at least: a dev slice and more
+MIN_FOLD_QUERIES = 5
 LOSSES = ("mnrl", "cached-mnrl", "margin-mse")
 MINERS = ("bm25", "dense")
 SAMPLING = ("top", "random")
@@ -331,20 +333,25 @@ def training_queries(
     given), split by the seeded dev slice; raises when fewer than :data:`MIN_JUDGED_QUERIES`."""
     from aptrank.data.dev import dev_slice
 
-    allowed = set(query_ids) if query_ids is not None else None
     judged = sorted(
         q
         for q, docs in dataset.qrels.items()
-        if q in dataset.queries
-        and any(g > 0 for g in docs.values())
-        and (allowed is None or q in allowed)
+        if q in dataset.queries and any(g > 0 for g in docs.values())
     )
+    # the floor is the dataset's: k-fold training gets a fold's share of at least that many
     if len(judged) < MIN_JUDGED_QUERIES:
-        where = " among the given query ids" if allowed is not None else ""
         raise AptrankError(
-            f"{len(judged)} judged {config.split} queries with a relevant document{where}: "
+            f"{len(judged)} judged {config.split} queries with a relevant document: "
             f"fine-tuning needs at least {MIN_JUDGED_QUERIES}"
         )
+    if query_ids is not None:
+        allowed = set(query_ids)
+        judged = [q for q in judged if q in allowed]
+        if len(judged) < MIN_FOLD_QUERIES:
+            raise AptrankError(
+                f"{len(judged)} judged {config.split} queries among the given query ids: "
+                f"fine-tuning needs at least {MIN_FOLD_QUERIES} of them"
+            )
     size = config.dev_size if len(judged) > 2 * config.dev_size else max(1, len(judged) // 5)
     return dev_slice(judged, size, config.seed)
 

@@ -272,6 +272,34 @@ def crossfit_ndcg10(
     return dict(sorted(per_query.items()))
 
 
+def choose_method(
+    methods: Sequence[str],
+    runs: Sequence[Run],
+    table: Table,
+    qrels: Qrels,
+    ids: Sequence[str],
+    config: FitFusionConfig,
+    scales: Sequence[float] | None = None,
+    candidates: Run | None = None,
+) -> tuple[str, dict[str, float], list[str]]:
+    """Fit each method on ``ids`` outside a seeded dev slice of them (``config.dev_size``, a
+    fifth when there are too few) and score it there; returns the dev-best (the simpler on a
+    tie: METHODS is ordered simplest first), every method's dev NDCG@10 and the dev ids."""
+    ids = sorted(ids)
+    dev_n = config.dev_size if len(ids) > 2 * config.dev_size else max(1, len(ids) // 5)
+    train_ids, dev_ids = dev_slice(ids, dev_n, config.seed)
+    dev: dict[str, float] = {}
+    for method in methods:
+        w = fit_weights(method, {q: table[q] for q in train_ids}, qrels, config.l2)
+        dev_runs = [{q: r.get(q, {}) for q in dev_ids} for r in runs]
+        dev_cands = {q: candidates[q] for q in dev_ids} if candidates is not None else None
+        fused = fuse_runs(dev_runs, list(w), config.norm, scales, dev_cands)
+        dev[method] = ndcg10(qrels, fused)
+        logger.info("fusion %s: dev NDCG@10 %.4f", method, dev[method])
+    chosen = max(methods, key=lambda m: (dev[m], -METHODS.index(m)))
+    return chosen, dev, dev_ids
+
+
 def fit_fusion(config: FitFusionConfig, progress: ProgressFactory | None = None) -> FuseWeights:
     """Fit weights for ``fuse(<config.members>)`` (see the module docstring)."""
     from aptrank.data import load_dataset
@@ -318,19 +346,10 @@ def fit_fusion(config: FitFusionConfig, progress: ProgressFactory | None = None)
     table = feature_table(runs, config.norm, scales, candidates)
     qrels = {q: ds.qrels[q] for q in fit_ids}
 
-    dev_n = config.dev_size if len(fit_ids) > 2 * config.dev_size else max(1, len(fit_ids) // 5)
-    train_ids, dev_ids = dev_slice(fit_ids, dev_n, config.seed)
     methods = METHODS if config.method == "auto" else (config.method,)
-    dev: dict[str, float] = {}
-    for method in methods:
-        w = fit_weights(method, {q: table[q] for q in train_ids}, qrels, config.l2)
-        dev_runs = [{q: r.get(q, {}) for q in dev_ids} for r in runs]
-        dev_cands = {q: candidates[q] for q in dev_ids} if candidates is not None else None
-        fused = fuse_runs(dev_runs, list(w), config.norm, scales, dev_cands)
-        dev[method] = ndcg10(qrels, fused)
-        logger.info("fusion %s: dev NDCG@10 %.4f", method, dev[method])
-    # the simpler method wins a tie (METHODS is ordered simplest first)
-    chosen = max(methods, key=lambda m: (dev[m], -METHODS.index(m)))
+    chosen, dev, dev_ids = choose_method(
+        methods, runs, table, qrels, fit_ids, config, scales, candidates
+    )
     weights = fit_weights(chosen, table, qrels, config.l2)
     fused_all = fuse_runs(runs, list(weights), config.norm, scales, candidates)
     crossfit = crossfit_ndcg10(chosen, table, qrels, runs, config, scales, candidates)
