@@ -140,3 +140,6 @@ def test_kfold_alignment_never_scores_a_query_with_a_model_trained_on_it(tmp_pat
         == result["test"][result["selected"]["candidate"]]["ndcg@10"]
     )
     assert any("k-fold" in line for line in lines)
+    # each candidate's out-of-fold run is kept (TREC), with its constraint-pair accuracy
+    assert (tmp_path / "run" / "align-runs" / "fused-finetuned.trec").exists()
+    assert 0.0 <= result["test"]["fused-finetuned"]["constraint_pair_accuracy"] <= 1.0

@@ -107,6 +107,7 @@ def align_kfold(
     ``models/aligned`` (see the module docstring)."""
     from aptrank.data import load_dataset
     from aptrank.data.folds import kfolds
+    from aptrank.data.runs import write_trec_run
     from aptrank.errors import AptrankError
     from aptrank.evaluate.metrics import evaluate
     from aptrank.rankers import build_ranker
@@ -136,9 +137,11 @@ def align_kfold(
     candidates.update(_fold_fusions(oof, plans, folds, ds.qrels, config))
     qrels = {q: ds.qrels[q] for q in judged}
     figures: dict[str, dict[str, Any]] = {}
+    runs_dir = models_dir.parent / "align-runs"
     for name, run in candidates.items():
         ev = evaluate(qrels, run, ["ndcg@10", "recall@100"])
-        figures[name] = {"pipeline": KFOLD, **ev.means}
+        figures[name] = {"pipeline": KFOLD, **ev.means, **_pair_accuracy(ds.qrels, run)}
+        write_trec_run(run, runs_dir / f"{name}.trec", tag=f"{name}:{KFOLD}")
     aligned = [k for k in figures if k not in ("bm25", "pretrained", "fused-pretrained")]
     if not aligned:
         raise AptrankError("nothing to align: enable finetune or adapter")
@@ -170,6 +173,18 @@ def align_kfold(
         "models": {},
         "artifacts": {"aligned": str(folder)},
     }
+
+
+def _pair_accuracy(qrels: Qrels, run: Run) -> dict[str, Any]:
+    """Constraint-pair accuracy (top-grade item above the judged-wrong one, ties ½) of an
+    out-of-fold run, from its own top-1000 scores (pairs with an item outside it are left out);
+    empty where the judgments have no such pairs."""
+    from aptrank.diagnose.constraints import constraint_pairs
+
+    pairs = constraint_pairs(qrels, run, run, depth=100, resamples=200)
+    if pairs is None:
+        return {}
+    return {"constraint_pair_accuracy": pairs.accuracy.value, "constraint_pairs": pairs.n_pairs}
 
 
 def _write_refit(
