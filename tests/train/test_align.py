@@ -109,7 +109,7 @@ def test_kfold_alignment_never_scores_a_query_with_a_model_trained_on_it(tmp_pat
     config = RunConfig.from_dict(
         {
             "dataset": str(data),
-            "steps": ["evaluate", "align"],
+            "steps": ["evaluate", "align", "report"],
             "pipelines": ["bm25"],
             "align_options": options,
         }
@@ -143,3 +143,5 @@ def test_kfold_alignment_never_scores_a_query_with_a_model_trained_on_it(tmp_pat
     # each candidate's out-of-fold run is kept (TREC), with its constraint-pair accuracy
     assert (tmp_path / "run" / "align-runs" / "fused-finetuned.trec").exists()
     assert 0.0 <= result["test"]["fused-finetuned"]["constraint_pair_accuracy"] <= 1.0
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "## Alignment" in summary and "k-fold out-of-fold (3 folds)" in summary

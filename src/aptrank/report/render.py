@@ -199,9 +199,20 @@ def rl_summary(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
 def align_summary(a: dict[str, Any]) -> str:
     """One paragraph: what was kept as models/aligned and why."""
     s = a["selected"]
+    if a.get("mode"):  # k-fold: no dev slice, every figure out of fold
+        return (
+            f"`models/aligned` is `{s['candidate']}`, chosen by {s['by']}, then refitted on all "
+            f"judged queries; every figure below is {a['mode']} ({a['folds']} folds): each query "
+            "scored only by models trained without it. The refitted model is never scored on "
+            "the queries it was trained on."
+        )
     return (
         f"`models/aligned` is `{s['candidate']}`, the best on the dev slice "
         f"({len(a['dev_queries'])} training queries) among the candidates at least as good as "
@@ -218,15 +229,14 @@ def align_rows(a: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     dev, dev_unseen = a["dev_ndcg@10"], a["dev_unseen"]["ndcg@10"]
     rows = []
     for name, t in a["test"].items():
-        d, du = dev.get(name), dev_unseen.get(name)
         rows.append(
             [
                 name,
-                f"{d:.4f}" if d is not None else "",
-                f"{du:.4f}" if du is not None else "",
+                _num(dev.get(name)),
+                _num(dev_unseen.get(name)),
                 f"{t['ndcg@10']:.4f}",
                 f"{t['recall@100']:.4f}",
-                f"{a['unseen']['ndcg@10'][name]:.4f}",
+                _num(a["unseen"]["ndcg@10"].get(name)),
             ]
         )
     return header, rows
