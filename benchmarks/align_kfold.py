@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/aptrank-kfold-run"))
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--minutes", type=float, default=None, help="with --reuse: as measured")
+    parser.add_argument("--note", default="", help="with --reuse: how the run was made")
     args = parser.parse_args()
     minutes = args.minutes
     if not args.reuse:
@@ -54,6 +55,7 @@ def main() -> None:
             "beats_best_pretrained": align["test"][best]["ndcg@10"]
             > align["test"][baseline]["ndcg@10"],
             "minutes": round(minutes, 1) if minutes is not None else None,
+            "note": args.note,
         },
         "align": align,
         "run_command": f"aptrank run {args.dataset} --out {args.out}",
@@ -93,6 +95,8 @@ def to_markdown(r: dict[str, Any]) -> str:
         f"{'yes' if h['beats_best_pretrained'] else 'no'}. Seconds: {a['seconds']}.",
         "",
     ]
+    if h.get("note"):
+        lines += [h["note"], ""]
     return "\n".join(lines)
 
 
