@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -385,6 +386,7 @@ def main() -> None:
     report: dict[str, Any] = {
         "dataset": ds.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": ["python", "benchmarks/inference.py", *sys.argv[1:]],
         "machine": machine(args.threads),
         "config": {
             "model": MODEL,

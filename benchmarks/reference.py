@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -61,6 +62,8 @@ def main() -> None:
         "seconds": round(seconds, 1),
         "versions": package_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": ["python", "benchmarks/reference.py", *sys.argv[1:]],
+        "machine": {"cpus_available": len(os.sched_getaffinity(0)), "gpu": None},
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "reference.json").write_text(json.dumps(report, indent=2) + "\n")
