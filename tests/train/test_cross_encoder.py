@@ -41,15 +41,6 @@ HUMAN = [(q, d, 1.0) for q in QUERIES for d in PETS] + [(q, d, 0.0) for q in QUE
 SOFT = [(q, d, 0.8) for q in QUERIES for d in PETS] + [(q, d, 0.1) for q in QUERIES for d in MONEY]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: tiny models run several times faster than with two contending ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_bert_folder(tmp_path_factory.mktemp("tiny"))

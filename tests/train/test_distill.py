@@ -20,7 +20,6 @@ import pytest
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("datasets")
 
-import torch  # noqa: E402
 
 from aptrank.errors import AptrankError  # noqa: E402
 from aptrank.teach import synthetic  # noqa: E402
@@ -60,14 +59,6 @@ def canned(model, tokenizer, prompts, cfg, seed):
         words = [w for w in prompt.split() if w in WORDS]
         out.append([(" ".join(words[-3:][::-1]) + " ?", True)])
     return out
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

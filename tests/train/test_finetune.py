@@ -167,15 +167,6 @@ def test_fewer_than_30_judged_queries_is_an_error_and_a_one_line_cli_exit_2(
 # --------------------------------------------------------------- training (tiny model, torch)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: tiny models run several times faster than with two contending ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/tiny_models.py's tiny BERT with a tokenizer that knows its vocabulary: under

@@ -73,3 +73,40 @@ def backbone(name: str) -> dict[str, str]:
 
     path = resolve_model(name)
     return {"name": name, "path": path, "fingerprint": model_fingerprint(path)}
+
+
+def trainer_arguments(config: Any, ckpt: Any, precision: str, torch: Any) -> dict[str, Any]:
+    """The keyword arguments both trainers pass to their ``...TrainingArguments``: schedule,
+    seeds, checkpoints every ``save_steps``, logging, device and precision. ``config`` has the
+    fields the two train configs share (epochs, max_steps, batch_size, learning_rate, ...)."""
+    from packaging.version import Version
+    from transformers import __version__ as transformers_version
+
+    # transformers 5 takes a warm-up ratio as a float warmup_steps; 4.x as warmup_ratio.
+    if Version(transformers_version) >= Version("5"):
+        warmup: dict[str, Any] = {"warmup_steps": config.warmup_ratio}
+    else:
+        warmup = {"warmup_ratio": config.warmup_ratio}
+    on_gpu = torch.cuda.is_available()
+    return {
+        "output_dir": str(ckpt),
+        "num_train_epochs": config.epochs,
+        "max_steps": config.max_steps if config.max_steps is not None else -1,
+        "per_device_train_batch_size": config.batch_size,
+        "learning_rate": config.learning_rate,
+        "weight_decay": config.weight_decay,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "save_strategy": "steps",
+        "save_steps": config.save_steps,
+        "save_total_limit": config.save_total_limit,
+        "logging_steps": config.logging_steps,
+        "logging_first_step": True,
+        "eval_strategy": "no",
+        "report_to": "none",
+        "use_cpu": not on_gpu,
+        "dataloader_pin_memory": on_gpu,
+        "fp16": precision == "fp16",
+        "bf16": precision == "bf16",
+        **warmup,
+    }

@@ -46,6 +46,7 @@ from aptrank.train.common import (
     history,
     import_training,
     resolve_precision,
+    trainer_arguments,
     training_versions,
 )
 from aptrank.train.examples import HumanPair, MarginTriple, SoftPair
@@ -246,39 +247,12 @@ def _datasets_and_losses(
 def _training_args(
     config: CrossEncoderTrainConfig, ckpt: Path, precision: str, progress: bool, torch: Any
 ) -> Any:
-    from packaging.version import Version
     from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
-    from transformers import __version__ as transformers_version
 
-    # transformers 5 takes a warm-up ratio as a float warmup_steps; 4.x as warmup_ratio.
-    if Version(transformers_version) >= Version("5"):
-        warmup: dict[str, Any] = {"warmup_steps": config.warmup_ratio}
-    else:
-        warmup = {"warmup_ratio": config.warmup_ratio}
-    on_gpu = torch.cuda.is_available()
     return CrossEncoderTrainingArguments(
-        output_dir=str(ckpt),
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps if config.max_steps is not None else -1,
-        per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        seed=config.seed,
-        data_seed=config.seed,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        logging_steps=config.logging_steps,
-        logging_first_step=True,
-        eval_strategy="no",
-        report_to="none",
+        **trainer_arguments(config, ckpt, precision, torch),
         disable_tqdm=not progress,
-        use_cpu=not on_gpu,
-        dataloader_pin_memory=on_gpu,
-        fp16=precision == "fp16",
-        bf16=precision == "bf16",
         multi_dataset_batch_sampler=config.multi_dataset_sampler,
-        **warmup,
     )
 
 

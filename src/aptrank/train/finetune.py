@@ -41,6 +41,7 @@ from aptrank.train.common import (
     history,
     import_training,
     resolve_precision,
+    trainer_arguments,
     training_versions,
 )
 from aptrank.train.negatives import (  # noqa: F401 - the examples, re-exported
@@ -165,40 +166,12 @@ def _loss(model: Any, config: FinetuneConfig) -> tuple[Any, str]:
 
 
 def _training_args(config: FinetuneConfig, ckpt: Path, precision: str, torch: Any, st: Any) -> Any:
-    from packaging.version import Version
-    from transformers import __version__ as transformers_version
-
-    # transformers 5 takes a warm-up ratio as a float warmup_steps; 4.x as warmup_ratio.
-    if Version(transformers_version) >= Version("5"):
-        warmup: dict[str, Any] = {"warmup_steps": config.warmup_ratio}
-    else:
-        warmup = {"warmup_ratio": config.warmup_ratio}
-    on_gpu = torch.cuda.is_available()
     in_batch = config.loss in ("mnrl", "cached-mnrl")
     return st.SentenceTransformerTrainingArguments(
-        output_dir=str(ckpt),
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps if config.max_steps is not None else -1,
-        per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        seed=config.seed,
-        data_seed=config.seed,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        logging_steps=config.logging_steps,
-        logging_first_step=True,
-        eval_strategy="no",
-        report_to="none",
+        **trainer_arguments(config, ckpt, precision, torch),
         disable_tqdm=True,  # progress goes through aptrank's bars (see _progress_callback)
-        use_cpu=not on_gpu,
-        dataloader_pin_memory=on_gpu,
-        fp16=precision == "fp16",
-        bf16=precision == "bf16",
         # an in-batch negative must not be another copy of the query or of its positive
         batch_sampler="no_duplicates" if in_batch else "batch_sampler",
-        **warmup,
         **config.extra,
     )
 
