@@ -1,7 +1,8 @@
 """Alignment recipes beyond the default run: the align step with other fine-tuning settings
 (e.g. more epochs), every candidate on the dev slice and on test (all and unseen queries).
 
-    python benchmarks/align_recipes.py --epochs 3 [--dataset scifact] [--no-adapter]
+    python benchmarks/align_recipes.py --epochs 3 [--max-length 128] [--lr 2e-5]
+        [--dataset scifact] [--no-adapter]
 
 Appends one entry per recipe to ``benchmarks/results/align-recipes.json`` (and rewrites
 ``align-recipes.md``). The dev slice is what a recipe would be chosen on; test is reported.
@@ -31,9 +32,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="scifact")
     parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--max-length", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--no-adapter", action="store_true")
     args = parser.parse_args()
-    recipe = {"epochs": args.epochs}
+    recipe: dict[str, Any] = {"epochs": args.epochs}
+    if args.max_length is not None:
+        recipe["max_length"] = args.max_length
+    if args.lr is not None:
+        recipe["learning_rate"] = args.lr
     config = AlignConfig(args.dataset, adapter=not args.no_adapter, finetune_options=recipe)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,6 +55,7 @@ def main() -> None:
         "unseen": result["unseen"],
         "seconds": result["seconds"],
         "wall_minutes": round((time.perf_counter() - start) / 60, 1),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "command": [sys.executable, *sys.argv],
         "machine": {**machine(len(os.sched_getaffinity(0))), "gpu": None},
         "versions": versions(),
@@ -57,7 +65,7 @@ def main() -> None:
     data = (
         json.loads(path.read_text()) if path.exists() else {"dataset": args.dataset, "recipes": {}}
     )
-    data["recipes"][f"epochs={args.epochs:g}"] = entry
+    data["recipes"][",".join(f"{k}={v:g}" for k, v in recipe.items())] = entry
     path.write_text(json.dumps(data, indent=2) + "\n")
     (RESULTS / "align-recipes.md").write_text(to_markdown(data))
     print(f"written {path}")

@@ -271,3 +271,45 @@ def test_fewer_than_30_judged_queries_exit_2(tmp_path: Path, monkeypatch, capsys
         main()
     assert e.value.code == 2 and not (tmp_path / "o").exists()
     assert "at least 30" in capsys.readouterr().err
+
+
+@needs_torch
+@pytest.mark.parametrize(
+    ("unseen", "chosen"),
+    [
+        ([0.5, 0.4, 0.55, 0.3], 2),  # guarded: epochs 1 and 3 lose the unseen dev queries
+        ([float("nan")] * 4, 3),  # no unseen dev query: no guard, the dev-best epoch
+    ],
+)
+def test_the_guard_never_keeps_an_epoch_that_loses_the_unseen_queries(unseen, chosen):
+    from aptrank.train.adapter import _fit
+
+    figures = iter(zip([0.7, 0.6, 0.8], unseen[1:], strict=True))
+    rng = np.random.default_rng(0)
+    docs = rng.normal(size=(6, 4)).astype(np.float32)
+    queries = rng.normal(size=(5, 4)).astype(np.float32)
+    config = fast(epochs=3, patience=5, batch_size=5)
+    _, curve, unseen_curve, epoch = _fit(
+        queries,
+        [[i] for i in range(5)],
+        docs,
+        config,
+        0.0,
+        "m",
+        lambda _: next(figures),
+        (0.5, unseen[0]),
+    )
+    assert curve == [0.5, 0.7, 0.6, 0.8] and epoch == chosen
+    assert unseen_curve[1:] == unseen[1:] or np.isnan(unseen_curve).all()
+
+
+@needs_torch
+def test_the_selection_is_recorded(tmp_path: Path):
+    ds = load_dataset(shifted_dataset(tmp_path / "data"), "train")
+    _, report = train_adapter(ds, fast(), encoder=KeywordEncoder())
+    assert set(report.unseen_dev_queries) <= set(report.dev_queries)
+    assert set(report.unseen_curves) == set(report.curves)
+    _, plain = train_adapter(ds, fast(select="dev"), encoder=KeywordEncoder())
+    assert plain.unseen_curves == {} and plain.config["select"] == "dev"
+    with pytest.raises(AptrankError, match="selection"):
+        fast(select="best")

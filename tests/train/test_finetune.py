@@ -350,3 +350,66 @@ def test_the_other_losses_train(data: Path, tiny: Path, tmp_path: Path, loss: st
     assert record["batch_sampler"] == sampler
     with pytest.raises(AptrankError, match="teacher labels go with loss 'margin-mse'"):
         finetune(replace(cfg, loss="mnrl"), tmp_path / "x", teacher_labels=teacher or {})
+
+
+# --------------------------------------------------------------------------- a teacher (GPL)
+
+
+def test_a_teacher_replaces_the_cosine_in_the_false_negative_filter():
+    mined = Mined(candidates={"q": ["n1", "n2", "n3"]}, scores={})
+    qrels = {"q": {"p1": 1}}
+    teacher = {"q": {"p1": 2.0, "n1": 2.5, "n2": 1.5, "n3": 0.0}}
+    config = FinetuneConfig("data", negatives=1, teacher="ranker:bm25")
+    rows, counts = build_examples({"q": "query"}, CORPUS, qrels, mined, config, teacher)
+    # n1 outscores the positive (a likely unjudged positive); mnrl rows carry no margin
+    assert rows == [("query", "P1 text p1", "N2 text n2")] and counts["dropped_by_margin"] == 1
+    wide = replace(config, teacher_margin=1.0)  # n2 >= 2.0 - 1.0: dropped too
+    rows, counts = build_examples({"q": "query"}, CORPUS, qrels, mined, wide, teacher)
+    assert rows == [("query", "P1 text p1", "N3 text n3")] and counts["dropped_by_margin"] == 2
+    mse = replace(config, loss="margin-mse")
+    rows, _ = build_examples({"q": "query"}, CORPUS, qrels, mined, mse, teacher)
+    assert rows == [("query", "P1 text p1", "N2 text n2", 0.5)]
+    with pytest.raises(AptrankError, match="need a teacher"):
+        FinetuneConfig("data", synthetic_docs=5)
+
+
+def test_a_teacher_scores_the_pairs_once_and_gpl_queries_train(
+    data: Path, tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from aptrank.teach.store import LabelStore
+    from aptrank.teach.workflow import TeachConfig, TeachContext
+    from aptrank.train import teacher_pairs
+    from aptrank.train.finetune import finetune
+    from aptrank.types import Query
+
+    cfg = config(data, tiny, loss="margin-mse", teacher="ranker:bm25", max_steps=2)
+    result = finetune(cfg, tmp_path / "m", evaluate=False)
+    assert result["train"]["global_step"] == 2 and result["sizes"]["synthetic_queries"] == 0
+    ctx = TeachContext(TeachConfig(str(data), eval_split="train", dev_size=7))
+    store_path = ctx.folder / "labels.sqlite"
+    ctx.close()
+    (teacher,) = LabelStore(store_path).teachers()
+    labeled = teacher.count
+    again = finetune(replace(cfg, max_steps=1), tmp_path / "m2", evaluate=False)
+    assert again["sizes"]["examples"] == result["sizes"]["examples"]
+    (teacher,) = LabelStore(store_path).teachers()
+    assert teacher.count == labeled  # nothing scored twice
+    # GPL: each synthetic query's source document is its positive
+    from aptrank.data import load_dataset
+
+    words = load_dataset(str(data), "train").corpus["d3"].text.split()[:3]
+    written = {"syn-d3-0": Query(" ".join(words), {"source_doc": "d3"})}
+    monkeypatch.setattr("aptrank.teach.synthetic.generate_queries", lambda *a, **k: dict(written))
+    gpl = finetune(replace(cfg, synthetic_docs=4), tmp_path / "gpl", evaluate=False)
+    assert gpl["sizes"]["synthetic_queries"] == 1
+    assert gpl["sizes"]["examples"] == result["sizes"]["examples"] + 1
+    queries, qrels = teacher_pairs.synthetic_training(
+        teacher_pairs.teach_context(replace(cfg, synthetic_docs=4))
+    )
+    assert queries == {"syn-d3-0": " ".join(words)} and qrels == {"syn-d3-0": {"d3": 1}}
+    with pytest.raises(AptrankError, match="not trained on this split"):
+        finetune(
+            replace(cfg, teacher="trained:x"),
+            tmp_path / "f",
+            query_ids=[f"q{i}" for i in range(10)],
+        )

@@ -25,6 +25,12 @@ def adapt(
     weight_decay: float = typer.Option(
         None, "--weight-decay", help="Pull toward the identity; default: the dev slice chooses."
     ),
+    select: str = typer.Option(
+        "guarded",
+        "--select",
+        help="guarded: the best dev NDCG@10 that keeps the dev queries whose relevant documents "
+        "no training query shares at the plain encoder's figure; dev: the best dev NDCG@10.",
+    ),
     split: str = typer.Option("train", "--split", "-s", help="The judgments trained on."),
     eval_split: str = typer.Option(
         "test",
@@ -56,6 +62,7 @@ def adapt(
         dev_size=dev_size,
         seed=seed,
         split=split,
+        select=select,
     )
     ds = load_dataset(dataset, split)
     held_out = None

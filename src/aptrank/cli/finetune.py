@@ -25,7 +25,30 @@ def finetune(
         "mnrl",
         "--loss",
         help="mnrl (MultipleNegativesRankingLoss), cached-mnrl (its large-batch, bounded-memory "
-        "variant) or margin-mse (on --teacher-run's scores).",
+        "variant) or margin-mse (on the scores of --teacher or --teacher-run).",
+    ),
+    teacher: str = typer.Option(
+        None,
+        "--teacher",
+        help="A teacher, as `aptrank teach` takes it (ce:<model>, trained:<backbone>, "
+        "ranker:<pipeline>, ensemble(...), llm:..., http:...): it scores every training pair "
+        "(labels kept in teach's store, so a killed run resumes); a candidate it scores >= the "
+        "positive's score - --teacher-margin is dropped as a likely unjudged positive, and "
+        "--loss margin-mse trains on its margins.",
+    ),
+    teacher_margin: float = typer.Option(
+        0.0, "--teacher-margin", help="With --teacher: see there (on the teacher's scale)."
+    ),
+    synthetic: int = typer.Option(
+        0,
+        "--synthetic",
+        min=0,
+        help="GPL: also train on synthetic queries written for this many sampled documents by "
+        "--generator (shared with `aptrank teach`), each positive for its source document; "
+        "needs --teacher. With fewer than 30 judged queries, trains on those alone.",
+    ),
+    generator: str = typer.Option(
+        "smollm2", "--generator", help="The local LM writing --synthetic queries."
     ),
     teacher_run: Path = typer.Option(
         None,
@@ -78,8 +101,12 @@ def finetune(
     from aptrank.train.finetune import finetune as run_finetune
 
     setup_logging(verbose)
-    if (teacher_run is not None) != (loss == "margin-mse"):
-        raise AptrankError("--loss margin-mse and --teacher-run go together")
+    if teacher_run is not None and teacher is not None:
+        raise AptrankError("give --teacher or --teacher-run, not both")
+    if teacher_run is not None and loss != "margin-mse":
+        raise AptrankError("--teacher-run goes with --loss margin-mse")
+    if loss == "margin-mse" and teacher_run is None and teacher is None:
+        raise AptrankError("--loss margin-mse needs --teacher or --teacher-run")
     config = FinetuneConfig(
         dataset=dataset,
         base=base,
@@ -92,6 +119,10 @@ def finetune(
         miners=tuple(m.strip() for m in miners.split(",") if m.strip()),
         mine_k=mine_k,
         margin=margin or None,
+        teacher=teacher,
+        teacher_margin=teacher_margin,
+        synthetic_docs=synthetic,
+        generator=generator,
         negative_sampling=sampling,
         epochs=epochs,
         max_steps=max_steps,
@@ -114,9 +145,10 @@ def finetune(
         )
     sizes, train = result["sizes"], result["train"]
     state = "reused (already trained)" if train["reused"] else f"{train['global_step']} steps"
+    also = f" and {sizes['synthetic_queries']} synthetic" if sizes.get("synthetic_queries") else ""
     say(
-        f"trained on {sizes['examples']} examples from {sizes['fit_queries']} {split} queries "
-        f"({state}); {sizes['dev_queries']} dev queries held out"
+        f"trained on {sizes['examples']} examples from {sizes['fit_queries']} {split} queries"
+        f"{also} ({state}); {sizes['dev_queries']} dev queries held out"
     )
     base_dev = result["base_model_figures"].get("dev", {}).get("ndcg@10")
     for label, f in result["figures"].items():

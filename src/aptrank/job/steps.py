@@ -3,6 +3,7 @@ registered by name with ``@step``."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,12 @@ def _align_step(ctx: JobContext) -> None:
         ctx.result.skipped["align"] = reason
         ctx.say(f"skipping align: {reason}")
         return
+    if cfg.teacher is not None and "teacher" not in config.finetune_options:
+        # --teacher given: its scores filter the fine-tuning negatives (never a cached label
+        # the user did not ask for)
+        options = {**config.finetune_options, "teacher": cfg.teacher}
+        config = replace(config, finetune_options=options)
+        ctx.say(f"  fine-tuning negatives filtered by the teacher {cfg.teacher}")
     result = align(config, ctx.out / "models", ctx.progress, ctx.say)
     ctx.result.align = result
     write_json(ctx.out / "align.json", result)

@@ -109,8 +109,12 @@ class TeachContext:
         self.test: Dataset = load_dataset(config.dataset, config.eval_split)
         self.corpus = self.train.corpus
         judged = [q for q, docs in self.train.qrels.items() if any(g > 0 for g in docs.values())]
-        self.fit_ids, self.dev_ids = dev_slice(
-            [q for q in judged if q in self.train.queries], config.dev_size, config.seed
+        judged = [q for q in judged if q in self.train.queries]
+        # too few judged queries for a dev slice (synthetic queries alone): no dev queries
+        self.fit_ids, self.dev_ids = (
+            dev_slice(judged, config.dev_size, config.seed)
+            if len(set(judged)) > config.dev_size
+            else (sorted(set(judged)), [])
         )
         name = Path(self.train.path or config.dataset).name or "dataset"
         self.folder = cache_dir("teach", f"{name}-{corpus_fingerprint(self.corpus)}")

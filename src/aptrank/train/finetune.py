@@ -12,7 +12,10 @@ positive than a negative. This is the positive-aware mining of NV-Retriever (Mor
 Losses (sentence-transformers): ``mnrl`` MultipleNegativesRankingLoss (in-batch plus the mined
 negatives, van den Oord et al. 2018; Henderson et al. 2017), ``cached-mnrl`` its GradCache variant
 (large batches in bounded memory, Gao et al. 2021), ``margin-mse`` MarginMSELoss on a teacher's
-score margins (Hofstätter et al. 2021; needs ``teacher_labels``).
+score margins (Hofstätter et al. 2021; needs a teacher). A teacher (``teacher``, any ``aptrank
+teach`` spec, or ``teacher_labels`` from a run file) also replaces the pretrained cosine in the
+false-negative filter, and with ``synthetic_docs`` adds GPL-style synthetic queries
+(:mod:`aptrank.train.teacher_pairs`).
 
 The output folder is a sentence-transformers model folder (``SentenceTransformer(out)`` and
 ``dense:<out>`` load it) and a trained-ranker artifact (``aptrank.json``, pipeline ``dense:.``:
@@ -98,6 +101,14 @@ class FinetuneConfig:
     #: a candidate the base model scores >= margin x the positive's cosine is dropped (a likely
     #: unjudged positive); None keeps every candidate
     margin: float | None = 0.95
+    #: a teacher spec (as ``aptrank teach`` takes): its scores filter false negatives (a
+    #: candidate it scores >= the positive's score - teacher_margin is dropped) and are
+    #: margin-mse's targets
+    teacher: str | None = None
+    teacher_margin: float = 0.0
+    #: GPL: synthetic queries for this many sampled corpus documents (needs a teacher)
+    synthetic_docs: int = 0
+    generator: str = "smollm2"  #: the local LM writing synthetic queries
     negative_sampling: str = "top"  #: top (hardest kept first) or random (seeded) among those kept
     epochs: float = 1.0
     max_steps: int | None = None  #: optimizer steps; overrides epochs when set
@@ -133,6 +144,10 @@ class FinetuneConfig:
                 raise AptrankError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.negatives < 0 or (self.loss == "margin-mse" and self.negatives < 1):
             raise AptrankError(f"negatives must be >= 1 with margin-mse, >= 0 else: {self}")
+        if self.synthetic_docs < 0 or (self.synthetic_docs and self.teacher is None):
+            raise AptrankError(
+                "synthetic queries (synthetic_docs > 0) need a teacher to label them"
+            )
         if self.margin is not None and self.margin <= 0:
             raise AptrankError(f"margin must be > 0 or None, got {self.margin}")
         if self.epochs <= 0 and self.max_steps is None:
@@ -311,7 +326,10 @@ def training_queries(
         for q, docs in dataset.qrels.items()
         if q in dataset.queries and any(g > 0 for g in docs.values())
     )
-    # the floor is the dataset's: k-fold training gets a fold's share of at least that many
+    # the floor is the dataset's: k-fold training gets a fold's share of at least that many;
+    # synthetic queries need no judgments (a split with too few trains on those alone)
+    if len(judged) < MIN_JUDGED_QUERIES and config.synthetic_docs:
+        return [], []
     if len(judged) < MIN_JUDGED_QUERIES:
         raise AptrankError(
             f"{len(judged)} judged {config.split} queries with a relevant document: "
@@ -350,14 +368,37 @@ def finetune(
     """
     from aptrank.data import load_dataset
 
-    if (config.loss == "margin-mse") != (teacher_labels is not None):
-        raise AptrankError("teacher labels go with loss 'margin-mse', and margin-mse needs them")
+    if teacher_labels is not None and config.teacher is not None:
+        raise AptrankError("give a teacher spec or teacher labels, not both")
+    if teacher_labels is not None and config.loss != "margin-mse":
+        raise AptrankError("teacher labels go with loss 'margin-mse'")
+    if config.loss == "margin-mse" and teacher_labels is None and config.teacher is None:
+        raise AptrankError("margin-mse needs a teacher (a spec or its labels)")
     out = Path(out_dir)
     ds = load_dataset(config.dataset, config.split)
     fit_ids, dev_ids = training_queries(ds, query_ids, config)
     queries = {q: ds.queries[q].text for q in fit_ids}
-    mined = mine(ds, queries, config, progress)
-    rows, counts = build_examples(queries, ds.corpus, ds.qrels, mined, config, teacher_labels)
+    qrels = ds.qrels
+    ctx = None
+    if config.teacher is not None:
+        from aptrank.train import teacher_pairs
+
+        ctx = teacher_pairs.teach_context(config, progress)
+    try:
+        if ctx is not None and config.synthetic_docs:
+            synthetic, synthetic_qrels = teacher_pairs.synthetic_training(ctx)
+            queries |= synthetic
+            qrels = {**ds.qrels, **synthetic_qrels}
+        mined = mine(ds, queries, config, progress, qrels)
+        if ctx is not None:
+            teacher_labels = teacher_pairs.teacher_labels(
+                ctx, queries, qrels, mined.candidates, ds.corpus, query_ids is not None
+            )
+    finally:
+        if ctx is not None:
+            ctx.close()
+    rows, counts = build_examples(queries, ds.corpus, qrels, mined, config, teacher_labels)
+    counts["synthetic_queries"] = len(queries) - len(fit_ids)
     if not rows:
         raise AptrankError(
             f"no training examples: none of the {counts['pairs']} (query, relevant document) "
@@ -439,13 +480,13 @@ def measure(
     run = rank_corpus(build_ranker(str(out)), ds.corpus, texts, 100, progress)
     how = "dense:. (the fine-tuned encoder) over the whole corpus"
     dev_qrels = {q: ds.qrels[q] for q in dev_ids}
-    dev = evaluate(dev_qrels, {q: run.get(q, {}) for q in dev_ids}, ["ndcg@10"]).means
     split = f"{config.split} (dev slice)"
-    figures = {
-        "dev": figure(
+    figures: dict[str, Any] = {}
+    if dev_ids:  # none when synthetic queries alone were trained on
+        dev = evaluate(dev_qrels, {q: run.get(q, {}) for q in dev_ids}, ["ndcg@10"]).means
+        figures["dev"] = figure(
             dev, split, len(dev_ids), True, measured_as=how, note="dev slice: not trained on"
         )
-    }
     if test is not None and test_ids:
         left = len(set(judged) & seen)
         note = {"note": f"{left} queries trained on left out"} if left else {}
@@ -454,6 +495,8 @@ def measure(
         figures["test"] = figure(
             means.means, config.eval_split or "", len(test_ids), True, measured_as=how, **note
         )
+    if not dev_ids:
+        return figures, {}
     base = DenseRanker(DenseConfig(model=config.base))
     base_run = rank_corpus(base, ds.corpus, {q: texts[q] for q in dev_ids}, 100, progress)
     base_dev = evaluate(dev_qrels, base_run, ["ndcg@10"]).means

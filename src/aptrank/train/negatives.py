@@ -30,8 +30,11 @@ def _kept(
     positive: str,
     scores: Mapping[str, float] | None,
     margin: float | None,
+    absolute: bool = False,
 ) -> tuple[list[str], int]:
-    """The candidates that may serve as negatives, in order, and how many the margin dropped."""
+    """The candidates that may serve as negatives, in order, and how many the margin dropped:
+    those scored >= ``margin`` x the positive's score (a cosine), or with ``absolute`` (a
+    teacher's score, on any scale) >= the positive's score - ``margin``."""
     relevant = {d for d, grade in judged.items() if grade > 0}
     eligible = [d for d in dict.fromkeys(candidates) if d not in relevant]
     if margin is None or scores is None:
@@ -39,7 +42,7 @@ def _kept(
     missing = [d for d in (positive, *eligible) if d not in scores]
     if missing:
         raise AptrankError(f"no pretrained score for {missing[0]!r}: cannot apply the margin")
-    limit = margin * scores[positive]
+    limit = scores[positive] - margin if absolute else margin * scores[positive]
     kept = [d for d in eligible if scores[d] < limit]
     return kept, len(eligible) - len(kept)
 
@@ -107,8 +110,11 @@ def build_examples(
             if teacher is not None and pos not in teacher:
                 counts["no_teacher_label"] += 1
                 continue
-            scores = mined.scores.get(qid, {}) if config.margin is not None else None
-            kept, dropped = _kept(cands, judged, pos, scores, config.margin)
+            if teacher is not None:  # the teacher's judgment replaces the pretrained cosine
+                kept, dropped = _kept(cands, judged, pos, teacher, config.teacher_margin, True)
+            else:
+                scores = mined.scores.get(qid, {}) if config.margin is not None else None
+                kept, dropped = _kept(cands, judged, pos, scores, config.margin)
             counts["dropped_by_margin"] += dropped
             negs = _pick(kept, config.negatives, rng)
             if len(negs) < config.negatives:
@@ -119,7 +125,7 @@ def build_examples(
                 corpus[pos].full_text,
                 *(corpus[d].full_text for d in negs),
             )
-            if teacher is not None:
+            if teacher is not None and config.loss == "margin-mse":
                 margins = [float(teacher[pos]) - float(teacher[d]) for d in negs]
                 row = (*row, margins[0] if len(margins) == 1 else margins)
             rows.append(row)
@@ -131,9 +137,11 @@ def mine(
     queries: Mapping[str, str],
     config: FinetuneConfig,
     progress: ProgressFactory | None = None,
+    qrels: Qrels | None = None,
 ) -> Mined:
-    """Top-``mine_k`` candidates of the miners, interleaved by rank, and (for the margin) the
-    base model's cosine of each query to its positives and candidates."""
+    """Top-``mine_k`` candidates of the miners, interleaved by rank, and (for the margin, unless
+    a teacher's scores replace it) the base model's cosine of each query to its positives
+    (in ``qrels``, by default the dataset's) and candidates."""
     from aptrank.rankers import build_ranker
     from aptrank.rankers.dense import DenseConfig, DenseRanker
     from aptrank.teach.mining import interleave, mine_runs
@@ -143,7 +151,8 @@ def mine(
     runs = mine_runs(dataset.corpus, queries, rankers, config.mine_k, progress)
     candidates = interleave(list(runs.values()), config.mine_k)
     scores: Run = {}
-    if config.margin is not None:
+    qrels = dataset.qrels if qrels is None else qrels
+    if config.margin is not None and config.teacher is None:
         if "dense" not in config.miners:
             if progress is not None:
                 dense.progress = progress(f"{dense.name}: encoding corpus")
@@ -151,7 +160,7 @@ def mine(
         pool = {
             q: dict.fromkeys(
                 [
-                    *(d for d, g in dataset.qrels.get(q, {}).items() if g > 0),
+                    *(d for d, g in qrels.get(q, {}).items() if g > 0),
                     *candidates.get(q, []),
                 ],
                 0.0,
