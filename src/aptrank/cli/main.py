@@ -16,6 +16,7 @@ from aptrank.cli import fusion as fusion_cmd
 from aptrank.cli import rank as rank_cmd
 from aptrank.cli import rl as rl_cmd
 from aptrank.cli import run as run_cmd
+from aptrank.cli import serve as serve_cmd
 from aptrank.cli import teach as teach_cmd
 from aptrank.cli._common import console, fail, quiet_libraries
 
@@ -37,6 +38,7 @@ app.command("fit-fusion")(fusion_cmd.fit_fusion)
 app.command("adapt")(adapt_cmd.adapt)
 app.command("finetune")(finetune_cmd.finetune)
 app.command("run")(run_cmd.run)
+app.command("serve")(serve_cmd.serve)
 app.add_typer(rl_cmd.app, name="rl")
 app.command("datasets")(datasets_cmd.datasets)
 

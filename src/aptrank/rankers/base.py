@@ -66,3 +66,17 @@ class Ranker(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
+
+
+class Reranker(Ranker):
+    """A ranker that only rescores given candidates (a cross-encoder, a served model): it has no
+    index of its own, so it cannot retrieve, and :meth:`rank` says to put a first stage first."""
+
+    @property
+    def retrieves(self) -> bool:
+        return False
+
+    def rank(self, queries: Mapping[str, str], k: int = 100) -> Run:
+        raise AptrankError(
+            f"{self.name} is a reranker: put a first stage before it, e.g. 'bm25>>{self.name}@100'"
+        )

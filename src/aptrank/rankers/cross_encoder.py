@@ -6,8 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
-from aptrank.errors import AptrankError
-from aptrank.rankers.base import Ranker
+from aptrank.rankers.base import Reranker
 from aptrank.rankers.encoders import PairScorer, load_pair_scorer
 from aptrank.types import Run
 
@@ -22,7 +21,7 @@ class CrossEncoderConfig:
     batch_size: int = 32
 
 
-class CrossEncoderRanker(Ranker):
+class CrossEncoderRanker(Reranker):
     """Scores (query, title + text) pairs jointly. A reranker only: it has no index of its own."""
 
     def __init__(
@@ -45,15 +44,6 @@ class CrossEncoderRanker(Ranker):
         if self._scorer is None:
             self._scorer = load_pair_scorer(self.cfg.model, self.cfg.backend, self.cfg.max_length)
         return self._scorer
-
-    @property
-    def retrieves(self) -> bool:
-        return False
-
-    def rank(self, queries: Mapping[str, str], k: int = 100) -> Run:
-        raise AptrankError(
-            f"{self.name} is a reranker: put a first stage before it, e.g. 'bm25>>{self.name}@100'"
-        )
 
     def rerank(
         self, queries: Mapping[str, str], candidates: Mapping[str, Mapping[str, float]]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,6 +70,7 @@ class DenseRanker(Ranker):
             raise AptrankError(f"unknown search {self.cfg.search!r}: choose exact or faiss")
         self.name = _stage_name(self.cfg)
         self._adapter: QueryAdapter | None = None
+        self._adapter_checked = False
         if self.cfg.adapter is not None:
             from aptrank.rankers.adapter import load_adapter
 
@@ -178,6 +179,24 @@ class DenseRanker(Ranker):
         if adapt and self._adapter is not None:
             q = self._adapter.apply(q)
         return qids, q
+
+    def embed_texts(self, texts: Sequence[str], query: bool = False) -> np.ndarray:
+        """Embeddings of raw texts, without the on-disk caches (what a server needs): documents
+        through the plain encoder; queries (``query=True``) with the query prefix and the
+        adapter, as :meth:`rank` treats a query."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        if not query:
+            return self.encoder.encode(list(texts), batch_size=self.cfg.batch_size)
+        q = self.encoder.encode(
+            [self._query_text(t) for t in texts], batch_size=self.cfg.batch_size
+        )
+        if self._adapter is None:
+            return q
+        if not self._adapter_checked:
+            self._adapter.check_model(self.model_id(), self.cfg.adapter or "")
+            self._adapter_checked = True
+        return self._adapter.apply(q)
 
     def _query_text(self, text: str) -> str:
         prefix = self.cfg.query_prefix
