@@ -70,3 +70,14 @@ def write_beir(
             for doc_id, grade in docs.items():
                 f.write(f"{qid}\t{doc_id}\t{grade}\n")
     return folder
+
+
+def modules_loaded_by(code: str, modules: Sequence[str]) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has imported after running ``code`` (for the
+    light-import checks)."""
+    import subprocess
+    import sys
+
+    probe = f"{code}\nimport sys\nprint(','.join(m for m in {list(modules)!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return [m for m in out.stdout.strip().split(",") if m]

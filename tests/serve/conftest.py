@@ -44,3 +44,20 @@ def live_server(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(30)
         sock.close()
+
+
+#: the bearer key of :func:`keyed_url`'s server
+API_KEY = "test-key-123"
+
+
+@pytest.fixture(scope="module")
+def keyed_url() -> Iterator[str]:
+    """The fake models (tests/serve/fakes.py) and the toy corpus on a live server that wants
+    :data:`API_KEY`."""
+    from aptrank.serve.app import create_app
+    from tests.helpers import CORPUS
+    from tests.serve.fakes import fake_models, quick_config
+
+    app = create_app(fake_models(), quick_config(), corpus=CORPUS, api_key=API_KEY)
+    with live_server(app) as base:
+        yield base

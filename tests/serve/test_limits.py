@@ -46,6 +46,10 @@ def test_documents_per_request_and_characters_per_text(client: TestClient):
     assert message == "documents.1: 21 characters, at most 20"
     assert is_error(rerank(client, query="q" * 21), 422, "invalid_request").startswith("query:")
     assert rerank(client, documents=["a", "b", "x" * 20]).status_code == 200
+    raw = b'{"query": "q", "documents": ["a", "b\\ud800"]}'  # JSON's escape of a lone surrogate
+    r = client.post("/v1/rerank", content=raw, headers={"content-type": "application/json"})
+    lone = is_error(r, 422, "invalid_request")
+    assert lone == "documents.1: not valid Unicode (a lone surrogate)"
     r = client.post("/v1/embeddings", json={"model": "dense", "input": ["a"] * 4})
     assert is_error(r, 422, "invalid_request") == "input: 4 texts, at most 3"
     r = client.post("/v1/embeddings", json={"model": "dense", "input": "y" * 21})

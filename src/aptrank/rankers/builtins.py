@@ -45,3 +45,14 @@ def _rewrite(arg: str | None, options: dict[str, str]) -> Ranker:
     if "model" in options:  # an RL policy folder is usually given as an option
         options = {**options, "model": local_path(options["model"])}
     return RewriteRanker(options_to_config(RewriteConfig, options, **fixed))
+
+
+@register("remote")
+def _remote(arg: str | None, options: dict[str, str]) -> Ranker:
+    # a model served by `aptrank serve` (httpx is imported when it first scores)
+    from aptrank.rankers.remote import RemoteConfig, RemoteRanker, parse_target
+
+    if not arg:
+        raise PipelineError("remote needs a server and a model: 'remote:<url>#<model>'")
+    url, model = parse_target(arg)
+    return RemoteRanker(options_to_config(RemoteConfig, options, url=url, model=model))

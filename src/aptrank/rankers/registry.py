@@ -16,6 +16,7 @@
                         ``ce:<model>[max_length=128,batch_size=16]``, ``bm25[k1=0.9,b=0.4]``
 ``rewrite[...]>>B``     B ranks with queries rewritten by a causal LM, e.g.
                         ``rewrite[model=<folder>,mode=append]>>bm25`` (first stage only)
+``remote:<url>#<m>``    reranker: model ``m`` served by ``aptrank serve`` at ``url``
 ======================  ==========================================================
 
 A new ranker is one module plus :func:`register`; later stages (rewriters, students) plug in the

@@ -191,9 +191,14 @@ def _check_texts(config: ServeConfig, texts: Sequence[str], field: str) -> None:
     if field != "query" and len(texts) > config.max_documents:
         raise ApiError(422, f"{field}: {len(texts)} texts, at most {config.max_documents}")
     for i, text in enumerate(texts):
+        where = field if field == "query" else f"{field}.{i}"
         if len(text) > config.max_chars:
-            where = field if field == "query" else f"{field}.{i}"
             raise ApiError(422, f"{where}: {len(text)} characters, at most {config.max_chars}")
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON)
+                raise ApiError(422, f"{where}: not valid Unicode (a lone surrogate)") from None
 
 
 def _finite(score: float, model: ServedModel) -> float:

@@ -63,6 +63,8 @@ class Service:
     async def start(self, background: bool = True) -> None:
         """Start the worker thread and the batchers, then load the models (in the background:
         liveness answers meanwhile, readiness and the model endpoints wait)."""
+        if self._executor is not None:
+            raise RuntimeError("the service is already started (one app, one server)")
         # one thread: model calls are serialised (the model uses the cores itself), and every
         # stage's state (sqlite caches, tokenizers) stays on one thread
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="aptrank-model")
