@@ -34,20 +34,41 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--max-length", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--loss", default=None, help="mnrl, cached-mnrl (large batches)")
+    parser.add_argument("--base", default="all-MiniLM-L6-v2", help="the encoder aligned")
+    parser.add_argument("--results", default="align-recipes", help="results file stem")
     parser.add_argument("--no-adapter", action="store_true")
+    parser.add_argument(
+        "--adapter-select",
+        choices=("guarded", "dev"),
+        default="guarded",
+        help="the adapter's dev rule (guarded: keep the unseen dev queries; dev: dev-best)",
+    )
     args = parser.parse_args()
     recipe: dict[str, Any] = {"epochs": args.epochs}
     if args.max_length is not None:
         recipe["max_length"] = args.max_length
     if args.lr is not None:
         recipe["learning_rate"] = args.lr
-    config = AlignConfig(args.dataset, adapter=not args.no_adapter, finetune_options=recipe)
+    if args.batch_size is not None:
+        recipe["batch_size"] = args.batch_size
+    if args.loss is not None:
+        recipe["loss"] = args.loss
+    config = AlignConfig(
+        args.dataset,
+        base=args.base,
+        adapter=not args.no_adapter,
+        finetune_options=recipe,
+        adapter_options={"select": args.adapter_select},
+    )
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result = align(config, Path(tmp) / "models", say=print)
     entry = {
         "recipe": recipe,
         "adapter": not args.no_adapter,
+        "adapter_select": args.adapter_select,
         "selected": result["selected"],
         "dev_ndcg@10": result["dev_ndcg@10"],
         "dev_unseen": result["dev_unseen"],
@@ -57,26 +78,39 @@ def main() -> None:
         "wall_minutes": round((time.perf_counter() - start) / 60, 1),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "command": [sys.executable, *sys.argv],
-        "machine": {**machine(len(os.sched_getaffinity(0))), "gpu": None},
+        "machine": {**machine(len(os.sched_getaffinity(0))), "gpu": gpu()},
         "versions": versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    path = RESULTS / "align-recipes.json"
+    path = RESULTS / f"{args.results}.json"
     data = (
         json.loads(path.read_text()) if path.exists() else {"dataset": args.dataset, "recipes": {}}
     )
-    data["recipes"][",".join(f"{k}={v:g}" for k, v in recipe.items())] = entry
+    name = ",".join(
+        f"{k}={v:g}" if not isinstance(v, str) else f"{k}={v}" for k, v in recipe.items()
+    )
+    name += "" if args.base == "all-MiniLM-L6-v2" else f",base={args.base}"
+    name += "" if args.adapter_select == "guarded" else f",adapter_select={args.adapter_select}"
+    data["recipes"][name] = entry
     path.write_text(json.dumps(data, indent=2) + "\n")
-    (RESULTS / "align-recipes.md").write_text(to_markdown(data))
+    (RESULTS / f"{args.results}.md").write_text(to_markdown(data))
     print(f"written {path}")
 
 
+def gpu() -> str | None:
+    """The CUDA device's name, or None (a CPU run)."""
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
 def to_markdown(data: dict[str, Any]) -> str:
-    lines = [f"# Alignment recipes ({data['dataset']}, 2 CPUs, no GPU)", ""]
+    lines = [f"# Alignment recipes ({data['dataset']}; each entry names its machine)", ""]
     for name, e in data["recipes"].items():
         lines += [
-            f"## {name} ({e['created']}; align {e['seconds']['total']:.0f} s, fine-tuning "
-            f"{e['seconds'].get('finetune', 0):.0f} s)",
+            f"## {name} ({e['created']}; {e['machine'].get('cpus_available')} CPUs, GPU "
+            f"{e['machine'].get('gpu') or 'none'}; align {e['seconds']['total']:.0f} s, "
+            f"fine-tuning {e['seconds'].get('finetune', 0):.0f} s)",
             "",
             f"Kept: `{e['selected']['candidate']}` ({e['selected']['guard']}).",
             "",

