@@ -302,3 +302,29 @@ def test_align_is_skipped_with_its_line_when_there_are_too_few_judged_queries(tm
     assert "needs at least 30" in result.skipped["align"]
     assert any(line.startswith("skipping align:") for line in lines)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["bm25"]  # the run went on
+
+
+def test_the_run_teacher_filters_the_align_steps_negatives_only_when_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """--teacher reaches the align step's fine-tuning options; without it nothing does (the
+    default run never depends on cached labels). align itself is stubbed."""
+    from aptrank.train import align as align_module
+
+    seen: list[dict] = []
+
+    def fake_align(config, models_dir, progress=None, say=None):
+        seen.append(dict(config.finetune_options))
+        raise SystemExit  # the options are what this test checks
+
+    monkeypatch.setattr(align_module, "align", fake_align)
+    monkeypatch.setattr(align_module, "too_few_queries", lambda config, train=None: None)
+    data = write_beir(tmp_path / "toy")
+    write_beir(data, split="train")
+    for teacher in (None, "ranker:bm25"):
+        config = replace(
+            RunConfig.from_profile(str(data), steps=["align"]), pipelines=(), teacher=teacher
+        )
+        with pytest.raises(SystemExit):
+            run_job(config, tmp_path / f"run-{teacher is None}")
+    assert seen == [{}, {"teacher": "ranker:bm25"}]
