@@ -11,10 +11,34 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import typer
 from rich.console import Console
 
 console = Console(stderr=True)
 out = Console()
+
+#: --engine and --ray-address, on every command that encodes a corpus, labels or generates
+ENGINE_OPTION = typer.Option(
+    "local",
+    "--engine",
+    envvar="APTRANK_ENGINE",
+    help="Where corpus encoding, teacher labelling and query generation run: local (this "
+    "process) or ray (Ray Data actors; needs aptrank[scale]). Same outputs, same caches.",
+)
+RAY_ADDRESS_OPTION = typer.Option(
+    None,
+    "--ray-address",
+    envvar="APTRANK_RAY_ADDRESS",
+    help="With --engine ray: the cluster to join (auto, host:6379); default: start Ray here.",
+)
+
+
+def set_engine(engine: str, ray_address: str | None) -> None:
+    """Select the engine of :mod:`aptrank.scale` for this command (fails first if Ray is
+    missing, in one line naming the install)."""
+    from aptrank.scale import use_engine
+
+    use_engine(engine.lower(), ray_address)
 
 
 def quiet_libraries() -> None:

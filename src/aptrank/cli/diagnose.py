@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from aptrank.cli._common import ENGINE_OPTION, RAY_ADDRESS_OPTION
+
 RANKER_HELP = (
     "A ranker or pipeline string; repeat for several (default: bm25 and dense). 'bm25', 'dense' "
     "(all-MiniLM-L6-v2), 'dense:<model>', 'bm25>>ce:<model>@100', ..."
@@ -30,12 +32,14 @@ def diagnose(
     strict: bool = typer.Option(
         True, "--strict/--lenient", help="Judgments naming unknown queries/docs: error or drop."
     ),
+    engine: str = ENGINE_OPTION,
+    ray_address: str | None = RAY_ADDRESS_OPTION,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
 ) -> None:
     """Diagnose rankers: wrong-but-associated items, separability, constraint pairs, role-flip
     sensitivity and strata; writes diagnosis.json, diagnosis.md, report.html and config.json."""
-    from aptrank.cli._common import default_out, progress_bars, say, setup_logging
+    from aptrank.cli._common import default_out, progress_bars, say, set_engine, setup_logging
     from aptrank.data import load_dataset
     from aptrank.diagnose import DiagnoseConfig, check_inputs
     from aptrank.diagnose import diagnose as run_diagnosis
@@ -44,6 +48,7 @@ def diagnose(
     from aptrank.report.diagnosis import write_diagnosis
 
     setup_logging(verbose)
+    set_engine(engine, ray_address)
     specs = tuple(ranker) if ranker else ("bm25", "dense")
     if len(set(specs)) != len(specs):
         raise AptrankError(f"a ranker is listed twice: {list(specs)}")

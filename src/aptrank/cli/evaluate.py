@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from aptrank.cli._common import ENGINE_OPTION, RAY_ADDRESS_OPTION
 from aptrank.experiment import DEFAULT_METRICS
 
 METRIC_HELP = f"Metrics, repeatable (default: {', '.join(DEFAULT_METRICS)})."
@@ -30,16 +31,19 @@ def evaluate(
     strict: bool = typer.Option(
         True, "--strict/--lenient", help="Judgments naming unknown queries/docs: error or drop."
     ),
+    engine: str = ENGINE_OPTION,
+    ray_address: str | None = RAY_ADDRESS_OPTION,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
 ) -> None:
     """Evaluate pipelines: metrics, per-query scores, significance, TREC run files."""
-    from aptrank.cli._common import default_out, progress_bars, say, setup_logging
+    from aptrank.cli._common import default_out, progress_bars, say, set_engine, setup_logging
     from aptrank.cli._common import out as stdout
     from aptrank.data import load_dataset
     from aptrank.experiment import EvaluateConfig, check_config, evaluate_pipelines
 
     setup_logging(verbose)
+    set_engine(engine, ray_address)
     pipelines = tuple(pipeline) if pipeline else ("bm25", "dense")
     config = EvaluateConfig(
         dataset=dataset,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from aptrank.cli._common import ENGINE_OPTION, RAY_ADDRESS_OPTION
+
 
 def finetune(
     dataset: str = typer.Argument(..., help="A BEIR folder, or a name found through APTRANK_DATA."),
@@ -89,18 +91,21 @@ def finetune(
         "corpus with the new model: minutes on a CPU).",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace another run's model."),
+    engine: str = ENGINE_OPTION,
+    ray_address: str | None = RAY_ADDRESS_OPTION,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
 ) -> None:
     """Fine-tune a bi-encoder on the training judgments with mined hard negatives, and write it
     as a trained ranker measured on a dev slice and the evaluation split."""
-    from aptrank.cli._common import progress_bars, say, setup_logging
+    from aptrank.cli._common import progress_bars, say, set_engine, setup_logging
     from aptrank.data.runs import read_trec_run
     from aptrank.errors import AptrankError
     from aptrank.train.finetune import FinetuneConfig
     from aptrank.train.finetune import finetune as run_finetune
 
     setup_logging(verbose)
+    set_engine(engine, ray_address)
     if teacher_run is not None and teacher is not None:
         raise AptrankError("give --teacher or --teacher-run, not both")
     if teacher_run is not None and loss != "margin-mse":

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from aptrank.cli._common import ENGINE_OPTION, RAY_ADDRESS_OPTION
+
 PIPELINE_HELP = (
     "One pipeline string, as for evaluate: 'bm25', 'dense', 'dense:<model>', "
     "'bm25>>ce:<model>@100' (ce reranks bm25's top 100), 'rrf(A,B)'. It must retrieve: a "
@@ -42,11 +44,13 @@ def rank(
         help="Without --queries: rank this split's judged queries, or every query of the "
         "dataset when the split has no qrels file.",
     ),
+    engine: str = ENGINE_OPTION,
+    ray_address: str | None = RAY_ADDRESS_OPTION,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
 ) -> None:
     """Rank queries over a corpus with one pipeline and write the run (TREC or JSONL)."""
-    from aptrank.cli._common import progress_bars, say, setup_logging
+    from aptrank.cli._common import progress_bars, say, set_engine, setup_logging
     from aptrank.data.records import load_query_file
     from aptrank.data.runs import write_jsonl_run, write_trec_run
     from aptrank.data.unjudged import load_unjudged
@@ -55,6 +59,7 @@ def rank(
     from aptrank.rankers import build_ranker
 
     setup_logging(verbose)
+    set_engine(engine, ray_address)
     suffix = out.suffix.lower()
     if suffix not in TREC_SUFFIXES + JSONL_SUFFIXES:
         accepted = ", ".join(TREC_SUFFIXES + JSONL_SUFFIXES)

@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from aptrank.cli._common import ENGINE_OPTION, RAY_ADDRESS_OPTION
+
 app = typer.Typer(
     help="RL against the ranking metric: a small LM rewrites queries (Rec-R1) or writes item "
     "summaries (ReLSum) for a black-box retriever, rewarded by its NDCG/Recall.",
@@ -91,10 +93,11 @@ def _config(values: dict[str, Any], task: str) -> Any:
 
 
 def _run(values: dict[str, Any], task: str) -> None:
-    from aptrank.cli._common import default_out, progress_bars, say, setup_logging
+    from aptrank.cli._common import default_out, progress_bars, say, set_engine, setup_logging
     from aptrank.train.rl.experiment import run_experiment
 
     setup_logging(values["verbose"])
+    set_engine(values["engine"], values["ray_address"])
     config = _config(values, task)
     out, progress = values["out"], values["progress"]
     folder = out or default_out(f"rl-{config.task}", config.dataset)
@@ -136,6 +139,8 @@ def rewrite(
     seed: int = SEED,
     split: str = SPLIT,
     out: Path = OUT,
+    engine: str = ENGINE_OPTION,
+    ray_address: str | None = RAY_ADDRESS_OPTION,
     progress: bool = PROGRESS,
     verbose: bool = VERBOSE,
 ) -> None:
@@ -174,6 +179,8 @@ def summarize(
     seed: int = SEED,
     split: str = SPLIT,
     out: Path = OUT,
+    engine: str = ENGINE_OPTION,
+    ray_address: str | None = RAY_ADDRESS_OPTION,
     progress: bool = PROGRESS,
     verbose: bool = VERBOSE,
 ) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from aptrank.cli._common import ENGINE_OPTION, RAY_ADDRESS_OPTION
+
 CONFIG_HELP = (
     "A .toml or .json file of run settings (the keys of a run's saved config.json 'run' object: "
     "dataset, split, steps, pipelines, teacher, metrics, depth, seed, ...), or a run folder's "
@@ -58,18 +60,21 @@ def run(
     synthetic_docs: int | None = typer.Option(
         None, "--synthetic-docs", min=0, help="Corpus documents the teach step writes queries for."
     ),
+    engine: str = ENGINE_OPTION,
+    ray_address: str | None = RAY_ADDRESS_OPTION,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
 ) -> None:
     """Run the main job: baselines (BM25, dense, BM25>>dense@100), their diagnosis, a report;
     with --profile full and a --teacher also the teacher's labels and the distilled students,
     evaluated beside the baselines."""
-    from aptrank.cli._common import default_out, progress_bars, say, setup_logging
+    from aptrank.cli._common import default_out, progress_bars, say, set_engine, setup_logging
     from aptrank.cli._common import out as stdout
     from aptrank.errors import AptrankError
     from aptrank.job import RunConfig, run_job
 
     setup_logging(verbose)
+    set_engine(engine, ray_address)
     given = {
         "dataset": dataset,
         "split": split,

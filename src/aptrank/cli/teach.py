@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from aptrank.cli._common import ENGINE_OPTION, RAY_ADDRESS_OPTION
 from aptrank.teach.workflow import DEFAULT_TEACHER
 
 TEACHER_HELP = (
@@ -66,17 +67,20 @@ def teach(
         "label store first; its labels are not computed again. Repeatable.",
     ),
     out: Path = typer.Option(None, "--out", "-o", help="Result folder (default: runs/...)."),
+    engine: str = ENGINE_OPTION,
+    ray_address: str | None = RAY_ADDRESS_OPTION,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
 ) -> None:
     """Teach: fit/measure a teacher on a dev slice of the training queries, write synthetic
     queries from the corpus, mine their candidates and label them into the durable label store
     (resumable: run it again after an interruption)."""
-    from aptrank.cli._common import default_out, progress_bars, say, setup_logging
+    from aptrank.cli._common import default_out, progress_bars, say, set_engine, setup_logging
     from aptrank.experiment import write_json
     from aptrank.teach.workflow import teach as run_teach
 
     setup_logging(verbose)
+    set_engine(engine, ray_address)
     config = _teach_config(locals(), export=str(export) if export else None)
     folder = out or default_out("teach", dataset)
     with progress_bars(progress) as bars:
@@ -147,18 +151,21 @@ def distill(
         help="Result folder (default: runs/...): distill.json, and every student as a trained "
         "ranker under models/student-<size>/ (the folder is a pipeline string).",
     ),
+    engine: str = ENGINE_OPTION,
+    ray_address: str | None = RAY_ADDRESS_OPTION,
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Distill: train a small cross-encoder student per curve point on the teacher's labels
     (plus the human judgments), select on the dev slice, score on the evaluation split."""
-    from aptrank.cli._common import default_out, progress_bars, say, setup_logging
+    from aptrank.cli._common import default_out, progress_bars, say, set_engine, setup_logging
     from aptrank.errors import AptrankError
     from aptrank.experiment import write_json
     from aptrank.train.distill import DistillConfig
     from aptrank.train.distill import distill as run_distill
 
     setup_logging(verbose)
+    set_engine(engine, ray_address)
     try:
         points = tuple(int(s) for s in sizes.split(",") if s.strip())
     except ValueError:

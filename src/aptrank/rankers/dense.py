@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from aptrank.rankers.base import Ranker
 from aptrank.rankers.cache import VectorCache, corpus_fingerprint, key, model_fingerprint
 from aptrank.rankers.encoders import TextEncoder, length_order, load_encoder
 from aptrank.rankers.models import DEFAULT_EMBEDDING, resolve_model
+from aptrank.scale import Remote, constant, map_batches
 from aptrank.types import Corpus, Run
 
 if TYPE_CHECKING:
@@ -145,30 +147,50 @@ class DenseRanker(Ranker):
         # sees holds texts of similar length, as if the corpus were encoded in one call.
         texts = [corpus[d].full_text for d in self._ids]
         order = length_order([len(t) for t in texts])
-        size = self.cfg.chunk_size
-        chunks = []
-        total = len(self._ids)
+        size, total = self.cfg.chunk_size, len(self._ids)
+        chunks: dict[int, np.ndarray] = {}
+        todo: list[tuple[int, list[str]]] = []
         for start in range(0, total, size):
             path = folder / f"lchunk-{start:09d}.npy"
             if path.exists():
-                chunks.append(np.load(path))
+                chunks[start] = np.load(path)
             else:
-                part = [texts[i] for i in order[start : start + size]]
-                emb = self.encoder.encode(part, batch_size=self.cfg.batch_size)
-                self.docs_encoded += len(part)
-                _save_npy(path, emb)
-                chunks.append(emb)
+                todo.append((start, [texts[i] for i in order[start : start + size]]))
+        done = total - sum(len(part) for _, part in todo)
+        if self.progress and chunks:
+            self.progress(done, total)
+        # the chunks left go to the engine (this process, or Ray actors); only this process
+        # writes them, so an interrupted run of either engine resumes from its written chunks
+        batch = self.cfg.batch_size
+        for (start, part), emb in map_batches(
+            todo,
+            local=lambda task: _encode_chunk(self.encoder, task, batch),
+            remote=Remote(self._encoder_setup(), partial(_encode_chunk, batch=batch)),
+            name=f"encoding the corpus with {self.name}",
+        ):
+            self.docs_encoded += len(part)
+            _save_npy(folder / f"lchunk-{start:09d}.npy", emb)
+            chunks[start] = emb
+            done += len(part)
             if self.progress:
-                self.progress(min(start + size, total), total)
+                self.progress(done, total)
         if not chunks:
             return np.zeros((0, 1), dtype=np.float32)
         emb = np.empty((total, chunks[0].shape[1]), dtype=np.float32)
-        emb[order] = np.concatenate(chunks)
+        emb[order] = np.concatenate([chunks[start] for start in sorted(chunks)])
         _save_npy(full, emb)
         (folder / "meta.json").write_text(json.dumps({"config": self.config(), "docs": total}))
         for path in folder.glob("*chunk-*.npy"):
             path.unlink()
         return emb
+
+    def _encoder_setup(self) -> Callable[[], TextEncoder]:
+        """How a Ray actor gets this ranker's encoder: an injected one travels as it is, a
+        model of ours is loaded again from its name."""
+        given = self._encoder
+        if given is not None and not type(given).__module__.startswith("aptrank."):
+            return constant(given)
+        return partial(load_encoder, self.cfg.model, self.cfg.backend, self.cfg.max_length)
 
     def encode_queries(
         self, queries: Mapping[str, str], adapt: bool = True
@@ -298,6 +320,11 @@ def _exact_search(
     if not tops:
         return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
     return np.concatenate(tops), np.concatenate(scores)
+
+
+def _encode_chunk(encoder: TextEncoder, task: tuple[int, list[str]], batch: int) -> np.ndarray:
+    """One chunk's embeddings, here or on a Ray actor (``task``: its start and texts)."""
+    return encoder.encode(task[1], batch_size=batch)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

@@ -2,8 +2,9 @@
 
 Labeling streams: the input is read in chunks, pairs the store already holds for this teacher are
 skipped, the rest go to the teacher ``batch_size`` at a time, and each batch is committed in one
-transaction. Killing the process at any moment loses at most the batch in flight (never a
-committed label) and the next run starts where this one stopped, recomputing nothing.
+transaction. Killing the process at any moment loses at most the batches in flight (never a
+committed label) and the next run starts where this one stopped, recomputing nothing. On the Ray
+engine (:mod:`aptrank.scale`) actors score the batches and this process alone commits them.
 """
 
 from __future__ import annotations
@@ -11,12 +12,17 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 from typing import TypeVar
 
+import numpy as np
+
 from aptrank.errors import AptrankError, DataError
+from aptrank.scale import Remote, constant, map_batches
 from aptrank.teach.store import LabelRow, LabelStore, text_hash
 from aptrank.teach.teachers.base import Teacher, teacher_id
 
@@ -83,9 +89,13 @@ def _count_todo(store: LabelStore, tid: str, pairs: Collection[Pair]) -> int:
     return len(store.missing(tid, ((p[0], p[2]) for p in pairs)))
 
 
-def _score_batch(teacher: Teacher, batch: Sequence[Pair]) -> list[LabelRow]:
-    """The teacher's labels for ``batch`` as rows; pairs with a NaN label are left out."""
-    scores = teacher.score([(p[1], p[3]) for p in batch])
+def _teacher_scores(teacher: Teacher, batch: Sequence[Pair]) -> np.ndarray:
+    """The teacher's labels for one batch (on the driver, or on a Ray actor)."""
+    return np.asarray(teacher.score([(p[1], p[3]) for p in batch]), dtype=np.float64).reshape(-1)
+
+
+def _rows(teacher: Teacher, batch: Sequence[Pair], scores: np.ndarray) -> list[LabelRow]:
+    """The labels of ``batch`` as rows; pairs with a NaN label are left out."""
     if len(scores) != len(batch):
         raise AptrankError(
             f"teacher {teacher.name} returned {len(scores)} labels for {len(batch)} pairs"
@@ -95,6 +105,24 @@ def _score_batch(teacher: Teacher, batch: Sequence[Pair]) -> list[LabelRow]:
         if math.isfinite(float(score)):
             rows.append(LabelRow(qid, did, float(score), text_hash(qtext), text_hash(dtext)))
     return rows
+
+
+def _batches(
+    store: LabelStore,
+    tid: str,
+    pairs: Iterable[Pair],
+    size: int,
+    chunk_size: int,
+    counts: Counter[str],
+) -> Iterator[list[Pair]]:
+    """The batches of pairs the store lacks, cut chunk by chunk as the input is read (so a
+    batch never spans two chunks); ``counts`` gets the distinct pairs seen and skipped."""
+    seen: set[tuple[str, str]] = set()
+    for chunk in _chunks(pairs, max(chunk_size, size)):
+        fresh = _first_sightings(chunk, seen)
+        todo = [fresh[key] for key in store.missing(tid, fresh)]
+        counts.update(seen=len(fresh), skipped=len(fresh) - len(todo))
+        yield from _chunks(todo, size)
 
 
 def label_pairs(
@@ -111,6 +139,10 @@ def label_pairs(
     labeled once. When ``pairs`` is a collection (a list, say), the pairs left to label are
     counted first so ``progress(done, total)`` can drive a bar with an ETA; it is called once
     at the start (``done`` 0) and after each committed batch.
+
+    The batches run on the current engine (:mod:`aptrank.scale`): on Ray, copies of the teacher
+    score them on the actors and this process alone writes the store, with the same batches
+    (the Ray engine reads the input whole first).
     """
     size = batch_size or teacher.batch_size
     if size < 1:
@@ -125,20 +157,21 @@ def label_pairs(
     start = time.perf_counter()
     if progress is not None:
         progress(0, total)
-    seen: set[tuple[str, str]] = set()
-    n_seen = skipped = labeled = failed = 0
-    for chunk in _chunks(checked, max(chunk_size, size)):
-        fresh = _first_sightings(chunk, seen)
-        n_seen += len(fresh)
-        todo = [fresh[key] for key in store.missing(tid, fresh)]
-        skipped += len(fresh) - len(todo)
-        for batch in _chunks(todo, size):
-            rows = _score_batch(teacher, batch)
-            labeled += store.put_many(tid, rows)
-            failed += len(batch) - len(rows)
-            if progress is not None:
-                progress(labeled + failed, total)
-    stats = LabelStats(tid, n_seen, skipped, labeled, failed, time.perf_counter() - start)
+    counts: Counter[str] = Counter()
+    labeled = failed = 0
+    for batch, scores in map_batches(
+        _batches(store, tid, checked, size, chunk_size, counts),
+        local=partial(_teacher_scores, teacher),
+        remote=Remote(constant(teacher), _teacher_scores),
+        name=f"labeling with {tid}",
+    ):
+        rows = _rows(teacher, batch, scores)
+        labeled += store.put_many(tid, rows)
+        failed += len(batch) - len(rows)
+        if progress is not None:
+            progress(labeled + failed, total)
+    seconds = time.perf_counter() - start
+    stats = LabelStats(tid, counts["seen"], counts["skipped"], labeled, failed, seconds)
     logger.info("labeling with %s: %s", tid, stats.to_dict())
     if failed:
         logger.warning("%s gave no usable label for %d pairs; a re-run retries them", tid, failed)

@@ -19,12 +19,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
 from aptrank.errors import AptrankError, DataError
 from aptrank.rankers.cache import model_fingerprint
 from aptrank.rankers.llm import DEFAULT_JUDGE, load_causal_lm, resolve_llm
+from aptrank.scale import Remote, map_batches
 from aptrank.teach.query_filter import (
     REASONS,
     clean_query,
@@ -330,22 +332,31 @@ def generate_queries(
     generator = generator_id(config, fingerprint)
     records = _open_file(path, config, fingerprint)
     done = {r["doc_id"] for r in records}
-    loaded: tuple[Any, Any, str] | None = None
+    size, load = config.batch_size, partial(load_causal_lm, config.model)
+    lm = cache(load)  # the local engine loads the LM for the first batch left, once
+    tasks = [  # (seed, the documents left in the batch, how far the batch reaches)
+        (config.seed + b, {d: corpus[d] for d in ids[at : at + size] if d not in done}, at + size)
+        for b, at in enumerate(range(0, len(ids), size))
+    ]
     started, made = time.perf_counter(), 0
     with open(path, "a", encoding="utf-8") as out:
-        for b, start in enumerate(range(0, len(ids), config.batch_size)):
-            todo = [d for d in ids[start : start + config.batch_size] if d not in done]
-            if todo:
-                loaded = loaded or load_causal_lm(config.model)
-                batch = _generate_records(loaded, corpus, todo, config, config.seed + b)
-                out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch))
-                out.flush()
-                os.fsync(out.fileno())
-                records.extend(batch)
-                done.update(todo)
-                made += len(batch)
+        for (_, docs, reach), batch in map_batches(
+            [task for task in tasks if task[1]],
+            local=lambda task: _generate_records(lm(), task, config),
+            remote=Remote(load, partial(_generate_records, config=config)),
+            name=f"generating queries with {generator}",
+            ordered=True,
+        ):
+            out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch))
+            out.flush()
+            os.fsync(out.fileno())
+            records.extend(batch)
+            done.update(docs)
+            made += len(batch)
             if progress:
-                progress(min(start + config.batch_size, len(ids)), len(ids))
+                progress(min(reach, len(ids)), len(ids))
+    if progress:
+        progress(len(ids), len(ids))
     if made:
         seconds = time.perf_counter() - started
         logger.info(
@@ -364,22 +375,20 @@ def generate_queries(
 
 
 def _generate_records(
-    loaded: tuple[Any, Any, str],
-    corpus: Corpus,
-    todo: Sequence[str],
-    config: SyntheticConfig,
-    seed: int,
+    loaded: tuple[Any, Any, str], task: tuple[int, Corpus, int], config: SyntheticConfig
 ) -> list[dict[str, Any]]:
-    """Generate for one batch of documents; one cleaned and checked record per generation."""
+    """One batch (here, or on a Ray actor), ``task`` = (seed, its documents, how far it reaches):
+    one cleaned and checked record per generation."""
+    seed, batch, _ = task
     model, tokenizer, _ = loaded
     prompt = QUERY_PROMPTS[config.prompt]
-    docs = [render_document(corpus[d], config.max_doc_words) for d in todo]
+    docs = [render_document(doc, config.max_doc_words) for doc in batch.values()]
     raws = _generate_batch(
         model, tokenizer, [_render_prompt(tokenizer, prompt, doc) for doc in docs], config, seed
     )
     return [
-        _record(d, k, raw, finished, corpus[d], config)
-        for d, generations in zip(todo, raws)
+        _record(d, k, raw, finished, batch[d], config)
+        for d, generations in zip(batch, raws)
         for k, (raw, finished) in enumerate(generations)
     ]
 
