@@ -112,6 +112,10 @@ def test_api_key_is_required_on_v1_and_compared_exactly():
         # probes, metrics and docs stay open; a bad body without a key is 401, not 422
         assert c.get("/health/ready").status_code == 200 and c.get("/metrics").status_code == 200
         is_error(c.post("/v1/rerank", content=b"{"), 401, "unauthorized")
+        schema = c.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert schema["paths"]["/v1/rerank"]["post"]["security"] == [{"bearer": []}]
+    assert "security" not in schema["paths"]["/health/ready"]["get"]
 
 
 @asynccontextmanager

@@ -82,3 +82,20 @@ def test_sigterm_drains_then_answers_every_accepted_request():
     assert "STOPPED" in stdout and "Traceback" not in stderr
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/health/live", timeout=2)
+
+
+def test_a_model_that_fails_to_load_stops_the_server_with_one_error():
+    from aptrank.errors import AptrankError
+    from aptrank.serve.app import create_app
+    from aptrank.serve.models import served_models
+    from aptrank.serve.server import bind, serve
+    from tests.serve.fakes import OverlapScorer, overlap_ce, quick_config
+
+    class Broken(OverlapScorer):
+        def score(self, pairs, batch_size=32, show_progress=False):
+            raise OSError("weights file truncated")
+
+    config = quick_config()
+    app = create_app(served_models([("ce", overlap_ce(Broken()))]), config, background_load=True)
+    with pytest.raises(AptrankError, match="loading the models failed: OSError: weights file"):
+        serve(app, config, bind("127.0.0.1", 0))

@@ -76,109 +76,139 @@ def create_app(
     app = FastAPI(title="aptrank", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.service = service
     install_handlers(app)
-    app.include_router(_health_routes(service))
-    app.include_router(_model_routes(service, config, corpus), responses=ERRORS)
+    app.include_router(health)
+    app.include_router(v1, responses=ERRORS)
     app.add_middleware(Guard, api_key=api_key, max_body_bytes=config.max_body_bytes)
+    if api_key:
+        _document_key(app)
     app.add_middleware(AccessLog, metrics=service.metrics, enabled=config.access_log)
     return app
 
 
-def _health_routes(service: Service) -> APIRouter:
-    router = APIRouter(tags=["health"])
-
-    @router.get("/health/live", response_model=Health)
-    async def live() -> Health:
-        """The process answers (it may still be loading)."""
-        return Health(status="live", models=list(service.models))
-
-    @router.get("/health/ready", response_model=Health, responses={503: {"model": Health}})
-    async def ready() -> Response:
-        """200 once every model is loaded; 503 while loading, draining or failed."""
-        body = Health(status=service.status, models=list(service.models))  # type: ignore[arg-type]
-        return JSONResponse(body.model_dump(), status_code=200 if service.ready else 503)
-
-    router.add_api_route("/health", ready, methods=["GET"], include_in_schema=False)
-
-    @router.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        text, content_type = service.metrics.render()
-        return Response(text, media_type=content_type)
-
-    return router
+health = APIRouter(tags=["health"])
+v1 = APIRouter(prefix="/v1")
 
 
-def _model_routes(service: Service, config: ServeConfig, corpus: Corpus | None) -> APIRouter:
-    router = APIRouter(prefix="/v1")
+def _service(request: Request) -> Service:
+    return request.app.state.service  # type: ignore[no-any-return]
 
-    @router.get("/models", response_model=ModelList, tags=["models"])
-    async def models() -> dict[str, Any]:
-        """The served models and the endpoints each offers."""
-        return {"object": "list", "data": [m.describe() for m in service.models.values()]}
 
-    @router.post("/rerank", response_model=RerankResponse, tags=["rerank"])
-    async def rerank(body: RerankRequest, request: Request) -> JSONResponse:
-        """Score the documents against the query; results sorted by `relevance_score`."""
-        model = _choose(service, body.model, "rerank", request)
-        texts = [d if isinstance(d, str) else d.text for d in body.documents]
-        _check_texts(config, [body.query], "query")
-        _check_texts(config, texts, "documents")
-        scores = await service.rerank(model, body.query, texts)
-        order = sorted(range(len(texts)), key=lambda i: (-scores[i], i))[: body.top_n]
-        results = []
-        for i in order:
-            result: dict[str, Any] = {"index": i, "relevance_score": _finite(scores[i], model)}
-            if body.return_documents:
-                result["document"] = {"text": texts[i]}
-            results.append(result)
-        meta = {"api_version": {"version": "1"}, "billed_units": {"search_units": 1}}
-        return JSONResponse(
-            {"id": _request_id(request), "model": model.name, "object": "rerank",
-             "results": results, "meta": meta}
-        )  # fmt: skip
+@health.get("/health/live", response_model=Health)
+async def live(request: Request) -> Health:
+    """The process answers (it may still be loading)."""
+    return Health(status="live", models=list(_service(request).models))
 
-    @router.post("/search", response_model=SearchResponse, tags=["search"])
-    async def search(body: SearchRequest, request: Request) -> JSONResponse:
-        """The top `top_n` documents of the served corpus for the query."""
-        model = _choose(service, body.model, "search", request)
-        _check_texts(config, [body.query], "query")
-        if body.top_n > config.max_documents:
-            raise ApiError(422, f"top_n: {body.top_n}, at most {config.max_documents}")
-        top_n = min(body.top_n, len(corpus or {}))
-        hits = await service.search(model, body.query, top_n) if top_n else []
-        results = []
-        for rank, (doc_id, score) in enumerate(hits, start=1):
-            result = {"doc_id": doc_id, "score": _finite(score, model), "rank": rank}
-            if body.return_documents and corpus is not None:
-                doc = corpus[doc_id]
-                result["document"] = {"title": doc.title, "text": doc.text}
-            results.append(result)
-        return JSONResponse({"id": _request_id(request), "model": model.name, "results": results})
 
-    @router.post("/embeddings", response_model=EmbeddingsResponse, tags=["embeddings"])
-    async def embeddings(body: EmbeddingsRequest, request: Request) -> JSONResponse:
-        """Embeddings in the OpenAI shape (L2-normalised). `input_type` `query` applies the
-        model's query prefix and adapter; `document` (the default) is the plain encoder."""
-        model = _choose(service, body.model, "embeddings", request)
-        texts = [body.input] if isinstance(body.input, str) else list(body.input)
-        if not texts:
-            raise ApiError(422, "input: give at least one text")
-        _check_texts(config, texts, "input")
-        vectors = await service.embed(model, texts, body.input_type)
-        if body.dimensions is not None and body.dimensions != vectors.shape[1]:
-            raise ApiError(
-                422, f"dimensions: {model.name} gives {vectors.shape[1]}, not {body.dimensions}"
-            )
-        if not np.isfinite(vectors).all():
-            raise ApiError(500, f"{model.name} produced a non-finite embedding")
-        data = [
-            {"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
-            for i, v in enumerate(vectors)
-        ]
-        words = sum(len(t.split()) for t in texts)
-        usage = {"prompt_tokens": words, "total_tokens": words}
-        return JSONResponse({"object": "list", "data": data, "model": model.name, "usage": usage})
+@health.get("/health/ready", response_model=Health, responses={503: {"model": Health}})
+async def ready(request: Request) -> Response:
+    """200 once every model is loaded; 503 while loading, draining or failed."""
+    service = _service(request)
+    body = Health(status=service.status, models=list(service.models))  # type: ignore[arg-type]
+    return JSONResponse(body.model_dump(), status_code=200 if service.ready else 503)
 
-    return router
+
+health.add_api_route("/health", ready, methods=["GET"], include_in_schema=False)
+
+
+@health.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    text, content_type = _service(request).metrics.render()
+    return Response(text, media_type=content_type)
+
+
+@v1.get("/models", response_model=ModelList, tags=["models"])
+async def models(request: Request) -> dict[str, Any]:
+    """The served models and the endpoints each offers."""
+    return {"object": "list", "data": [m.describe() for m in _service(request).models.values()]}
+
+
+@v1.post("/rerank", response_model=RerankResponse, tags=["rerank"])
+async def rerank(body: RerankRequest, request: Request) -> JSONResponse:
+    """Score the documents against the query; results sorted by `relevance_score`."""
+    service = _service(request)
+    model = _choose(service, body.model, "rerank", request)
+    texts = [d if isinstance(d, str) else d.text for d in body.documents]
+    _check_texts(service.config, [body.query], "query")
+    _check_texts(service.config, texts, "documents")
+    scores = await service.rerank(model, body.query, texts)
+    order = sorted(range(len(texts)), key=lambda i: (-scores[i], i))[: body.top_n]
+    results = []
+    for i in order:
+        result: dict[str, Any] = {"index": i, "relevance_score": _finite(scores[i], model)}
+        if body.return_documents:
+            result["document"] = {"text": texts[i]}
+        results.append(result)
+    meta = {"api_version": {"version": "1"}, "billed_units": {"search_units": 1}}
+    return JSONResponse(
+        {"id": _request_id(request), "model": model.name, "object": "rerank",
+         "results": results, "meta": meta}
+    )  # fmt: skip
+
+
+@v1.post("/search", response_model=SearchResponse, tags=["search"])
+async def search(body: SearchRequest, request: Request) -> JSONResponse:
+    """The top `top_n` documents of the served corpus for the query."""
+    service = _service(request)
+    model = _choose(service, body.model, "search", request)
+    _check_texts(service.config, [body.query], "query")
+    if body.top_n > service.config.max_documents:
+        raise ApiError(422, f"top_n: {body.top_n}, at most {service.config.max_documents}")
+    corpus = service.corpus or {}
+    top_n = min(body.top_n, len(corpus))
+    hits = await service.search(model, body.query, top_n) if top_n else []
+    results = []
+    for rank, (doc_id, score) in enumerate(hits, start=1):
+        result: dict[str, Any] = {"doc_id": doc_id, "score": _finite(score, model), "rank": rank}
+        if body.return_documents:
+            result["document"] = {"title": corpus[doc_id].title, "text": corpus[doc_id].text}
+        results.append(result)
+    return JSONResponse({"id": _request_id(request), "model": model.name, "results": results})
+
+
+@v1.post("/embeddings", response_model=EmbeddingsResponse, tags=["embeddings"])
+async def embeddings(body: EmbeddingsRequest, request: Request) -> JSONResponse:
+    """Embeddings in the OpenAI shape (L2-normalised). `input_type` `query` applies the model's
+    query prefix and adapter; `document` (the default) is the plain encoder."""
+    service = _service(request)
+    model = _choose(service, body.model, "embeddings", request)
+    texts = [body.input] if isinstance(body.input, str) else list(body.input)
+    if not texts:
+        raise ApiError(422, "input: give at least one text")
+    _check_texts(service.config, texts, "input")
+    vectors = await service.embed(model, texts, body.input_type)
+    if body.dimensions is not None and body.dimensions != vectors.shape[1]:
+        raise ApiError(
+            422, f"dimensions: {model.name} gives {vectors.shape[1]}, not {body.dimensions}"
+        )
+    if not np.isfinite(vectors).all():
+        raise ApiError(500, f"{model.name} produced a non-finite embedding")
+    data = [
+        {"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
+        for i, v in enumerate(vectors)
+    ]
+    words = sum(len(t.split()) for t in texts)
+    usage = {"prompt_tokens": words, "total_tokens": words}
+    return JSONResponse({"object": "list", "data": data, "model": model.name, "usage": usage})
+
+
+def _document_key(app: FastAPI) -> None:
+    """Declare the bearer key in the OpenAPI schema for the /v1/ operations (:class:`Guard`
+    enforces it; the docs and generated clients learn it from here)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        schema = build()
+        if fresh:
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["bearer"] = {"type": "http", "scheme": "bearer"}
+            for path, operations in schema["paths"].items():
+                if path.startswith("/v1/"):
+                    for operation in operations.values():
+                        operation["security"] = [{"bearer": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _choose(service: Service, name: str | None, endpoint: str, request: Request) -> ServedModel:

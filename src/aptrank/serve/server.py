@@ -67,7 +67,7 @@ def serve(
     service = app.state.service
     service.on_load_failure = lambda _why: setattr(server, "should_exit", True)
     server.run(sockets=[sock])
-    if service.status == "failed":
+    if service.load_error is not None:
         from aptrank.errors import AptrankError
 
         raise AptrankError(f"serve: loading the models failed: {service.load_error}")

@@ -125,7 +125,8 @@ class Service:
 
     def drain(self) -> None:
         """Readiness false from now on; requests are still answered."""
-        self.status = "draining"
+        if self.status != "failed":
+            self.status = "draining"
 
     async def stop(self) -> None:
         self.drain()
