@@ -49,13 +49,56 @@ def test_accuracy_ties_as_half_with_a_ci_over_queries():
     # resampling two queries: 0 (q2 twice), 0.5 (mixed) or 0.75 (q1 twice)
     assert 0.0 <= cp.accuracy.low <= 0.5 <= cp.accuracy.high <= 0.75
     assert cp.mean_violators_in_topk == 1.5
-    assert cp.share_violator_in_top10 == 1.0
-    assert cp.median_first_violator_rank == 1.5
+    # first violators: q1 at rank 1 (v2 wins the tie), q2 at rank 2
+    assert cp.v_at == {1: 0.5, 2: 1.0, 5: 1.0, 10: 1.0}
+    assert (cp.fvr_mean, cp.fvr_median) == (1.5, 1.5)
     assert cp.share_violator_first == 1.0
     d = cp.to_dict()
+    assert (d["v@1"], d["v@2"], d["v@5"], d["v@10"]) == (0.5, 1.0, 1.0, 1.0)
+    assert "v_at" not in d and "share_violator_in_top10" not in d
     assert d["accuracy"] == pytest.approx(0.5) and d["accuracy_ci"]["n"] == 2
     assert d["per_query"]["q1"]["accuracy"] == 0.75
 
 
 def test_no_pair_anywhere_is_none():
     assert constraint_pairs({"q": {"a": 1, "b": 2}}, {}, {"q": {"a": 1.0, "b": 0.0}}, 10) is None
+
+
+def test_v_at_k_and_fvr_count_a_query_without_violator_at_depth_plus_one():
+    qrels = {
+        "a": {"s": 2, "v": 0},  # violator at rank 3
+        "b": {"s": 2, "v": 0},  # violator at rank 1
+        "c": {"s": 2, "v": 0},  # violator outside the run: rank depth + 1 = 6
+        "d": {"s": 2, "v": 0, "w": 0},  # violators at ranks 2 and 5: the first counts
+    }
+    judged = {q: {"s": 1.0, "v": 0.0, "w": 0.0} for q in qrels}
+    run = {
+        "a": {"s": 5.0, "x": 4.0, "v": 3.0},
+        "b": {"v": 5.0, "s": 4.0},
+        "c": {"s": 5.0, "x": 4.0, "y": 3.0, "z": 2.0, "u": 1.0},
+        "d": {"s": 5.0, "v": 4.0, "x": 3.0, "y": 2.0, "w": 1.0},
+    }
+    cp = constraint_pairs(qrels, run, judged, depth=5, resamples=10)
+    assert cp is not None
+    # first violator ranks 3, 1, 6, 2
+    assert cp.v_at == {1: 0.25, 2: 0.5, 5: 0.75, 10: 1.0}
+    assert cp.fvr_mean == pytest.approx(3.0)  # (3 + 1 + 6 + 2) / 4
+    assert cp.fvr_median == pytest.approx(2.5)
+    assert cp.share_violator_first == 0.25  # only b
+
+
+def test_report_shows_v_at_k_and_fvr_next_to_pair_accuracy():
+    from aptrank.diagnose.summary import render_markdown
+    from aptrank.report.diagnosis import render_html
+
+    cp = constraint_pairs(QRELS, RUN, JUDGED, depth=4, resamples=10)
+    assert cp is not None
+    data = {
+        "_meta": {"dataset": "toy", "split": "test"},
+        "bm25": {"constraint_pairs": cp.to_dict()},
+    }
+    md = render_markdown(data)
+    assert "| v@1: a judged violator at rank 1 | 50.0 % |" in md
+    assert "| FVR median | 1.500 |" in md
+    page = render_html(data)
+    assert "v@2" in page and "FVR mean" in page and "data:image/png;base64" in page

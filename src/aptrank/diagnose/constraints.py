@@ -10,14 +10,17 @@ query's negative constraint (grade 2) against the on-topic document violating it
   them), ties counted as half; a bootstrap CI resamples queries (with all their pairs);
 * ``strict_accuracy`` counts ties as losses and ``ties`` says how many pairs tied, so a figure
   computed with another tie rule can be compared;
-* **violators in the top-k**: how many grade-0 items the top-k run holds, the rank of the first one,
-  and the share of queries where the first violator is ranked above the first top-grade item.
+* **violators in the top-k** (CoDeR's measures): ``v@k`` for k in :data:`V_AT` is the share of
+  queries with at least one judged violator (grade 0) in the top k; ``fvr_mean`` and
+  ``fvr_median`` are the rank of the first judged violator, a query with none in the run counted
+  at ``depth + 1``; also how many violators the top-k holds and the share of queries where the
+  first violator is ranked above the first top-grade item.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +30,8 @@ from aptrank.data.runs import ranked
 from aptrank.diagnose.stats import Interval, bootstrap_ratio, first_rank
 from aptrank.types import Qrels, Run
 
+#: the cut-offs of ``v@k``
+V_AT = (1, 2, 5, 10)
 SKIP_REASON = "no query has both a top-grade (grade > 0) item and a judged-wrong (grade 0) item"
 
 
@@ -54,14 +59,18 @@ class ConstraintPairs:
     query_accuracy: float  #: mean over queries of each query's pair accuracy
     queries_all_won: float  #: share of queries in which every pair is won (ties as losses)
     mean_violators_in_topk: float
-    share_violator_in_top10: float
-    median_first_violator_rank: float | None  #: over queries with a violator in the top-k
+    v_at: dict[int, float]  #: ``{k: share of queries with a judged violator in the top k}``
+    fvr_mean: float  #: rank of the first judged violator, none in the run = depth + 1
+    fvr_median: float
     share_violator_first: float  #: the first violator is ranked above every top-grade item
     depth: int
     per_query: dict[str, QueryPairs] = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {k: v for k, v in self.__dict__.items() if k != "per_query"}
+        """Plain figures; ``v_at`` becomes the keys ``v@1``, ``v@2``, ..."""
+        skip = ("per_query", "v_at")
+        out: dict[str, Any] = {k: v for k, v in self.__dict__.items() if k not in skip}
+        out.update({f"v@{k}": v for k, v in self.v_at.items()})
         out["accuracy_ci"] = self.accuracy.to_dict()
         out["accuracy"] = self.accuracy.value
         out["per_query"] = {
@@ -110,7 +119,7 @@ def constraint_pairs(
     qs = list(per_query.values())
     won = np.array([p.wins + 0.5 * p.ties for p in qs])
     pairs = np.array([p.pairs for p in qs], dtype=np.float64)
-    firsts = [p.first_violator_rank for p in qs if p.first_violator_rank is not None]
+    fvr = first_violator_ranks(per_query, depth)
     return ConstraintPairs(
         n_queries=len(qs),
         n_pairs=int(pairs.sum()),
@@ -120,16 +129,31 @@ def constraint_pairs(
         query_accuracy=float(statistics.fmean(p.accuracy for p in qs)),
         queries_all_won=float(statistics.fmean(p.wins == p.pairs for p in qs)),
         mean_violators_in_topk=float(statistics.fmean(p.violators_in_topk for p in qs)),
-        share_violator_in_top10=float(
-            statistics.fmean(
-                p.first_violator_rank is not None and p.first_violator_rank <= 10 for p in qs
-            )
-        ),
-        median_first_violator_rank=float(statistics.median(firsts)) if firsts else None,
+        v_at=violators_at(fvr.values(), V_AT),
+        fvr_mean=float(statistics.fmean(fvr.values())),
+        fvr_median=float(statistics.median(fvr.values())),
         share_violator_first=float(statistics.fmean(_violator_first(p) for p in qs)),
         depth=depth,
         per_query=per_query,
     )
+
+
+def first_violator_ranks(per_query: Mapping[str, QueryPairs], depth: int) -> dict[str, int]:
+    """Each query's rank of its first judged violator; ``depth + 1`` when the run holds none."""
+    return {
+        q: p.first_violator_rank if p.first_violator_rank is not None else depth + 1
+        for q, p in per_query.items()
+    }
+
+
+def violators_at(first_ranks: Iterable[int], cutoffs: Iterable[int]) -> dict[int, float]:
+    """``{k: share of queries whose first violator is at rank <= k}`` (``v@k``).
+
+    >>> violators_at([1, 3, 11, 2], (1, 2, 5, 10))
+    {1: 0.25, 2: 0.5, 5: 0.75, 10: 0.75}
+    """
+    ranks = list(first_ranks)
+    return {k: sum(r <= k for r in ranks) / len(ranks) for k in cutoffs}
 
 
 def _violator_first(p: QueryPairs) -> bool:

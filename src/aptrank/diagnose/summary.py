@@ -52,6 +52,19 @@ def pct(value: Any) -> str:
     return "—"
 
 
+#: (label, key under ``constraint_pairs``, formatter): where the first judged violators rank.
+CONSTRAINT_VIOLATOR_ROWS: list[tuple[str, str, Callable[[Any], str]]] = [
+    ("v@1: a judged violator at rank 1", "v@1", pct),
+    ("v@2", "v@2", pct),
+    ("v@5", "v@5", pct),
+    ("v@10", "v@10", pct),
+    ("FVR mean: rank of the first violator (none in the run: depth + 1)", "fvr_mean", fmt),
+    ("FVR median", "fvr_median", fmt),
+    ("first violator above every top-grade item", "share_violator_first", pct),
+]
+#: the ones the side-by-side summary shows
+_SUMMARY_VIOLATOR_KEYS = ("v@1", "v@10", "fvr_mean", "share_violator_first")
+
 #: (label, path in a ranker's dict, formatter) rows of the side-by-side summary.
 SUMMARY_ROWS: list[tuple[str, str, Callable[[Any], str]]] = [
     (
@@ -68,7 +81,11 @@ SUMMARY_ROWS: list[tuple[str, str, Callable[[Any], str]]] = [
         fmt,
     ),
     ("constraint-pair accuracy (ties ½)", "constraint_pairs.accuracy_ci", pct),
-    ("first violator above every top-grade item", "constraint_pairs.share_violator_first", pct),
+    *(
+        (label, f"constraint_pairs.{key}", f)
+        for label, key, f in CONSTRAINT_VIOLATOR_ROWS
+        if key in _SUMMARY_VIOLATOR_KEYS
+    ),
     ("Kendall τ of the top-k under role flips", "role_flip.by_kind.flip.kendall_tau", fmt),
     ("Kendall τ of the top-k under controls", "role_flip.by_kind.control.kendall_tau", fmt),
     ("τ gap (control − flip; ≈0: blind to roles)", "role_flip.tau_gap", fmt),
@@ -170,8 +187,7 @@ def _constraints(data: dict[str, Any], names: list[str]) -> list[str]:
         ("accuracy, ties as losses", "strict_accuracy", pct),
         ("tied pairs", "ties", fmt),
         ("mean violators in the top-k", "mean_violators_in_topk", fmt),
-        ("a violator in the top 10", "share_violator_in_top10", pct),
-        ("median rank of the first violator", "median_first_violator_rank", fmt),
+        *CONSTRAINT_VIOLATOR_ROWS,
     ]
     rows = [
         [label] + [f(get(data[n], f"constraint_pairs.{p}")) for n in have] for label, p, f in paths

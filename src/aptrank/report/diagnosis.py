@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from aptrank.diagnose.summary import (
+    CONSTRAINT_VIOLATOR_ROWS,
     SECTION_TITLES,
     SUMMARY_ROWS,
     get,
+    pct,
     rankers_of,
     render_markdown,
     stratum_description,
@@ -40,7 +42,9 @@ _NOTES = {
     "0.5 = cannot tell them apart.",
     "constraint_pairs": "Every (top-grade, grade-0) pair of a query: is the item that fits the "
     "task scored above the on-topic wrong one? Scored over the full corpus, ties count ½; CI by "
-    "bootstrap over queries. Below 0.5 is worse than a coin.",
+    "bootstrap over queries. Below 0.5 is worse than a coin. v@k: the share of queries with a "
+    "judged violator (grade 0) in the top k; FVR: the rank of the first violator, a query with "
+    "none in the run counted at depth + 1 (higher is better).",
     "role_flip": "Each query perturbed by rules: flips change its meaning (negation, antonyms, "
     "direction words), controls keep it (case, synonym, word order). Kendall τ and overlap of the "
     "original top-k under each: a ranker that measures association barely moves under a flip.",
@@ -157,6 +161,25 @@ def _association(data: dict[str, Any], names: list[str]) -> str:
     return "\n".join(parts)
 
 
+def _constraint_pairs(data: dict[str, Any], names: list[str]) -> str:
+    """Pair accuracy and where the first violators rank (v@k, FVR), plots and a table."""
+    from aptrank.report import diagnosis_plots as dp
+
+    have = [n for n in names if get(data[n], "constraint_pairs")]
+    rows = [
+        [_e(label)] + [_e(f(get(data[n], f"constraint_pairs.{key}"))) for n in have]
+        for label, key, f in [
+            ("accuracy, ties as ½", "accuracy_ci", pct),
+            *CONSTRAINT_VIOLATOR_ROWS,
+        ]
+    ]
+    return (
+        _img(dp.constraint_accuracy(data, names), "pair accuracy")
+        + _img(dp.violators_at(data, names), "violators in the top k")
+        + (_table(["figure", *have], rows) if have else "")
+    )
+
+
 def _role_flip(data: dict[str, Any], names: list[str]) -> str:
     from aptrank.report import diagnosis_plots as dp
 
@@ -220,7 +243,7 @@ def _section(name: str, data: dict[str, Any], names: list[str]) -> str:
             _img(dp.separability(data, names), "AUC")
             + _img(dp.score_histograms(data, names), "score histograms")
         ),
-        "constraint_pairs": lambda: _img(dp.constraint_accuracy(data, names), "pair accuracy"),
+        "constraint_pairs": lambda: _constraint_pairs(data, names),
         "role_flip": lambda: _role_flip(data, names),
         "strata": lambda: _strata(data, names),
     }[name]()

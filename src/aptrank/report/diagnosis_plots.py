@@ -121,6 +121,30 @@ def constraint_accuracy(data: dict[str, Any], rankers: list[str]) -> str | None:
     )
 
 
+def violators_at(data: dict[str, Any], rankers: list[str]) -> str | None:
+    """``v@k``: the share of queries with a judged violator in the top k, one bar per ranker
+    (the mean rank of the first violator in the legend)."""
+    have = [r for r in rankers if _get(data[r], "constraint_pairs", "v@1") is not None]
+    if not have:
+        return None
+    cutoffs = [
+        k
+        for k in ("v@1", "v@2", "v@5", "v@10")
+        if _get(data[have[0]], "constraint_pairs", k) is not None
+    ]
+    series = {}
+    for r in have:
+        cp = data[r]["constraint_pairs"]
+        label = f"{r} (FVR mean {cp.get('fvr_mean', float('nan')):.1f})"
+        series[label] = [{"value": cp[k]} for k in cutoffs]
+    return interval_bars(
+        cutoffs,
+        series,
+        "share of queries",
+        title="a judged violator in the top k (lower is better)",
+    )
+
+
 def separability(data: dict[str, Any], rankers: list[str]) -> str | None:
     series = {
         label: [_get(data[r], "separability", part, "mean_auc") for r in rankers]
