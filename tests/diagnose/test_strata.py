@@ -65,13 +65,16 @@ def test_constraint_types():
             "neg": "cats that do not purr",
             "exc": "cats, excluding lions",
             "both": "Aaron's profile, but don't mention Moses",
+            "dir": "drugs that do not inhibit tumour growth",
             "num": "more than 3 cats",
             "plain": "cats",
         }
     )
     assert g.labels["neg"] == ("negation",)
     assert g.labels["exc"] == ("exclusion",)
-    assert g.labels["both"] == ("negation", "exclusion")
+    # "don't mention" is an exclusion cue, not a separate negation
+    assert g.labels["both"] == ("exclusion",)
+    assert g.labels["dir"] == ("negation", "direction")
     assert g.labels["num"] == ("number/comparative",)
     assert g.labels["plain"] == ("none",)
 

@@ -83,6 +83,8 @@ class Diagnosis:
     config: DiagnoseConfig
     rules_fired: dict[str, int]
     rankers: dict[str, RankerDiagnosis] = field(default_factory=dict)
+    #: ``{query_id: parsed query}`` of the queries the constraint parser found a constraint in
+    constraints: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         meta = {
@@ -95,6 +97,7 @@ class Diagnosis:
             "rules_fired": self.rules_fired,
             "config": asdict(self.config),
             "sections": list(SECTIONS),
+            "constraints": self.constraints,
         }
         out = {name: r.to_dict() for name, r in self.rankers.items()}
         return json_safe({**out, "_meta": meta})
@@ -199,6 +202,7 @@ def diagnose(
         n_with_wrong=sum(1 for j in dataset.qrels.values() if any(g <= 0 for g in j.values())),
         config=config,
         rules_fired=rule_counts(perturbed),
+        constraints=parsed_constraints(queries),
     )
     for name, ranker in rankers.items():
         logger.info("diagnosing %s", name)
@@ -206,6 +210,14 @@ def diagnose(
             name, ranker, dataset, queries, perturbed, groupings, config, progress
         )
     return result
+
+
+def parsed_constraints(queries: Mapping[str, str]) -> dict[str, Any]:
+    """The constraint parser's reading of every query it found a constraint in."""
+    from aptrank.constraints.parse import parse_query
+
+    parsed = {qid: parse_query(text) for qid, text in queries.items()}
+    return {qid: p.to_dict() for qid, p in parsed.items() if p.constraints}
 
 
 def common_groupings(

@@ -8,8 +8,9 @@ Each grouping maps a query to one or more group labels; the groupings built here
   bins: low clarity means an unspecific query made of common words;
 * ``near_ties`` (per ranker): the spread of the top-10 scores over the spread of the whole top-k,
   quantile bins: a low share means the top is a near-tie;
-* ``constraint_type``: negation, exclusion, number/comparative (regex rules; a query can be in
-  several groups) or none;
+* ``constraint_type``: exclusion, negation, direction (the constraint parser,
+  :mod:`aptrank.constraints.parse`), number/comparative (a regex), or none; a query can be in
+  several groups;
 * ``seen_in_training``: whether a query has a relevant item that was also relevant to a training
   query ("seen") or not ("unseen"), wherever a model was trained on the dataset's judgments: a
   gain on seen queries may be a learned prior over *which items* are relevant, not a better
@@ -30,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aptrank.diagnose.perturb import NEGATION
+from aptrank.constraints.parse import KINDS, parse_query
 from aptrank.diagnose.stats import Interval, bootstrap_mean, quantile_bins
 from aptrank.types import Qrels, Run
 
@@ -38,11 +39,6 @@ MAX_GROUPS = 12
 MISSING = "(missing)"
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’-][a-z0-9]+)*")
-_EXCLUSION = re.compile(
-    r"\b(?:without|exclud\w*|except\w*|other than|apart from|aside from|but not|rather than|"
-    r"instead of|avoid\w*|omit\w*|ignor\w*|leave out|leaving out|(?:do not|don['’]t) mention)\b",
-    re.IGNORECASE,
-)
 _NUMERIC = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion|"
     r"percent|half|twice|double|more|less|fewer|greater|higher|lower|larger|smaller|at least|"
@@ -213,25 +209,19 @@ def unseen_queries(qrels: Qrels, train_qrels: Qrels) -> list[str]:
 
 
 def constraint_types(queries: Mapping[str, str]) -> Grouping:
-    """Negation, exclusion and number/comparative by regex; a query can be in several."""
+    """The constraint parser's kinds (exclusion, negation, direction) and number/comparative by
+    regex; a query can be in several groups."""
     labels = {}
     for qid, text in queries.items():
-        found = tuple(
-            name
-            for name, rx in (
-                ("negation", NEGATION),
-                ("exclusion", _EXCLUSION),
-                ("number/comparative", _NUMERIC),
-            )
-            if rx.search(text)
-        )
+        found = parse_query(text).kinds()
+        found += ("number/comparative",) if _NUMERIC.search(text) else ()
         labels[qid] = found or ("none",)
-    order = ["negation", "exclusion", "number/comparative", "none"]
     return Grouping(
         "constraint_type",
-        "detected constraint words (a query can be in several groups)",
+        "constraints found by the constraint parser's rules, and numbers/comparatives "
+        "(a query can be in several groups)",
         labels,
-        order,
+        [*KINDS, "number/comparative", "none"],
     )
 
 

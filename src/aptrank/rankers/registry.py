@@ -10,6 +10,8 @@
 ``rrf(A,B,...)``        reciprocal-rank fusion of any pipelines
 ``fuse(A,B,...)``       weighted sum of normalised scores, ``fuse(A,B)[weights=<file>]`` with
                         weights fitted by ``aptrank fit-fusion`` (options norm, depth)
+``constrain(A)[...]``   A ranks with the query's topical part, violators of its constraints
+                        are demoted (options model=<folder>, threshold, penalty, depth, lm)
 ``<folder>``            a trained ranker: a folder holding an ``aptrank.json`` (its
                         ``pipeline``, whose ``./`` paths are relative to that folder)
 ``name[key=value,..]``  options of a stage, e.g. ``dense[backend=onnx-int8]``,
@@ -216,6 +218,10 @@ def _parse_stage(seg: str, whole: str) -> Ranker:
         return FusionRanker(inner, **kwargs)
     if seg.startswith("fuse(") and seg.endswith(")"):
         return _parse_fuse(seg, options, whole)
+    if seg.startswith("constrain(") and seg.endswith(")"):
+        from aptrank.rankers.constrain import build_constrain
+
+        return build_constrain(_parse_pipeline(seg[len("constrain(") : -1], whole), options)
     folder = Path(local_path(seg))
     if (folder / "aptrank.json").is_file():
         from aptrank.rankers.artifact import ArtifactRanker
@@ -233,7 +239,7 @@ def _parse_stage(seg: str, whole: str) -> Ranker:
             )
         raise PipelineError(
             f"unknown ranker {name!r} in pipeline {whole!r}; known: {', '.join(stages())}, "
-            "rrf(...), fuse(...) or a trained ranker's folder"
+            "rrf(...), fuse(...), constrain(...) or a trained ranker's folder"
         )
     return _REGISTRY[name](arg.strip() or None, options)
 

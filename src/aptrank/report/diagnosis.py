@@ -177,6 +177,33 @@ def _constraint_pairs(data: dict[str, Any], names: list[str]) -> str:
         _img(dp.constraint_accuracy(data, names), "pair accuracy")
         + _img(dp.violators_at(data, names), "violators in the top k")
         + (_table(["figure", *have], rows) if have else "")
+        + _parsed_constraints(data.get("_meta", {}))
+    )
+
+
+def _parsed_constraints(meta: dict[str, Any]) -> str:
+    """Each query's topical part and constraints as the constraint parser read them."""
+    parsed = meta.get("constraints") or {}
+    if not parsed:
+        return ""
+    rows = [
+        [
+            _e(qid),
+            _e(p["query"]),
+            _e(p["topic"]),
+            "<br>".join(
+                f"<b>{_e(c['kind'])}</b> ({_e(c['cue'])}): {_e(c['text'])}"
+                for c in p["constraints"]
+            ),
+        ]
+        for qid, p in parsed.items()
+    ]
+    n = meta.get("n_queries", 0)
+    return (
+        f"<details><summary>Constraints found in {len(parsed)} of {n} queries "
+        "(the constraint parser)</summary>"
+        + _table(["query", "text", "topical part", "constraints"], rows, 4)
+        + "</details>"
     )
 
 
