@@ -8,6 +8,7 @@ import sys
 import typer
 
 from aptrank.cli import adapt as adapt_cmd
+from aptrank.cli import constraints as constraints_cmd
 from aptrank.cli import datasets as datasets_cmd
 from aptrank.cli import diagnose as diagnose_cmd
 from aptrank.cli import evaluate as evaluate_cmd
@@ -40,6 +41,7 @@ app.command("finetune")(finetune_cmd.finetune)
 app.command("run")(run_cmd.run)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(rl_cmd.app, name="rl")
+app.add_typer(constraints_cmd.app, name="constraints")
 app.command("datasets")(datasets_cmd.datasets)
 
 
