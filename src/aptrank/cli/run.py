@@ -60,6 +60,13 @@ def run(
     synthetic_docs: int | None = typer.Option(
         None, "--synthetic-docs", min=0, help="Corpus documents the teach step writes queries for."
     ),
+    constraint_model: str | None = typer.Option(
+        None,
+        "--constraint-model",
+        help="A compatibility scorer's folder (aptrank constraints train): with explicit "
+        "constraints in >= 10 % of the queries, constrain(bm25)[model=FOLDER] joins the rule-only "
+        "constrain(bm25) and constrain(dense).",
+    ),
     engine: str = ENGINE_OPTION,
     ray_address: str | None = RAY_ADDRESS_OPTION,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
@@ -83,6 +90,7 @@ def run(
         "teacher": teacher,
         "sizes": _sizes(sizes) if sizes is not None else None,
         "synthetic_docs": synthetic_docs,
+        "constraint_model": constraint_model,
     }
     overrides = {k: v for k, v in given.items() if v is not None}
     if config_file is not None:

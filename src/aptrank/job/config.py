@@ -54,6 +54,9 @@ class RunConfig:
     rl_options: dict[str, Any] = field(default_factory=dict)
     #: AlignConfig fields for the align step (finetune_options, adapter_options, base, ...)
     align_options: dict[str, Any] = field(default_factory=dict)
+    #: a compatibility scorer's folder (``aptrank constraints train``) for the constrain(...)
+    #: pipelines added when the queries carry explicit constraints
+    constraint_model: str | None = None
 
     @classmethod
     def from_profile(

@@ -19,7 +19,7 @@ def _evaluate_step(ctx: JobContext) -> None:
     eval_cfg = EvaluateConfig(
         dataset=cfg.dataset,
         split=cfg.split,
-        pipelines=cfg.pipelines,
+        pipelines=tuple(dict.fromkeys([*cfg.pipelines, *_constrain_specs(ctx)])),
         metrics=cfg.metrics,
         depth=cfg.depth,
         seed=cfg.seed,
@@ -37,7 +37,16 @@ def _evaluate_step(ctx: JobContext) -> None:
 @step("diagnose", "where and why the pretrained rankers fail (diagnosis/)")
 def _diagnose_step(ctx: JobContext) -> None:
     """Its own folder: diagnosis.json, diagnosis.md, report.html."""
-    _diagnosis(ctx, {spec: spec for spec in ctx.config.diagnosed})
+    specs = [*ctx.config.diagnosed, *_constrain_specs(ctx)]
+    _diagnosis(ctx, {spec: spec for spec in dict.fromkeys(specs)})
+
+
+def _constrain_specs(ctx: JobContext) -> list[str]:
+    """constrain(...) pipelines when explicit constraints are in >= 10 % of the queries."""
+    from aptrank.constraints.auto import constrain_pipelines
+
+    queries = {q: query.text for q, query in ctx.dataset.judged_queries().items()}
+    return constrain_pipelines(queries, ctx.config.constraint_model)
 
 
 def _diagnosis(ctx: JobContext, specs: dict[str, str], seen_split: str | None = None) -> None:
@@ -103,7 +112,7 @@ def _align_step(ctx: JobContext) -> None:
     a = result["test"]["aligned"]
     ctx.say(f"  models/aligned ({result['selected']['candidate']}): NDCG@10 {a['ndcg@10']:.4f}")
     if "diagnose" in cfg.steps:  # again, with the aligned ranker and the seen/unseen stratum
-        specs = {spec: spec for spec in cfg.diagnosed}
+        specs = {spec: spec for spec in [*cfg.diagnosed, *_constrain_specs(ctx)]}
         _diagnosis(ctx, {**specs, "models/aligned": result["aligned"]}, config.train_split)
 
 
