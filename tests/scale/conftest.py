@@ -36,6 +36,7 @@ def ray_session() -> Iterator[Any]:
         "TOKENIZERS_PARALLELISM": "false",
     }
     ray.init(
+        address="local",  # a new instance, whatever else runs on this machine
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,

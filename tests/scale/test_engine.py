@@ -89,6 +89,7 @@ def test_the_local_engine_runs_lazily_in_order_and_records_the_job():
     stats = job_history()[-1]
     assert (stats.name, stats.engine, stats.batches, stats.workers) == ("x", "local", 4, 1)
     assert len(stats.batch_s) == 4 and stats.wall_s >= stats.compute_s >= 0
+    assert len(stats.arrival_s) == 4 and list(stats.arrival_s) == sorted(stats.arrival_s)
 
 
 def _times(state: int, task: int) -> int:

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aptrank.errors import DataError, ModelNotFoundError
 from aptrank.rankers.dense import DenseConfig, DenseRanker
-from aptrank.scale import engine, job_history
+from aptrank.scale import Remote, constant, engine, job_history, map_batches
 from aptrank.teach import LabelStore, label_pairs
 from aptrank.teach.synthetic import SyntheticConfig, generate_queries
 from aptrank.teach.teachers.base import teacher_id
@@ -22,6 +23,8 @@ from tests.scale.workers import (
     DriverOnlyStore,
     Interrupt,
     LoggingTeacher,
+    bad_batch,
+    failing_setup,
     kill_after,
     pairs_of,
     scored,
@@ -54,6 +57,17 @@ def fresh_cache(monkeypatch: pytest.MonkeyPatch, path: Path) -> Path:
 
 def encode(model: str, **kw) -> DenseRanker:
     return DenseRanker(DenseConfig(model=model, chunk_size=4), **kw).index(CORPUS)
+
+
+# --- the engine itself ---------------------------------------------------------------------
+
+
+def test_a_worker_error_reaches_the_caller_as_itself(on_ray):
+    with pytest.raises(ModelNotFoundError, match="cannot load embedding model 'nowhere'"):
+        list(map_batches(range(4), local=str, remote=Remote(failing_setup, bad_batch)))
+    with pytest.raises(DataError) as raised:
+        list(map_batches(range(6), local=str, remote=Remote(constant(None), bad_batch)))
+    assert str(raised.value) == "qrels/test.tsv:3: bad grade 'x'"
 
 
 # --- corpus encoding ------------------------------------------------------------------------

@@ -90,3 +90,19 @@ def kill_after(batches: int, first: int = 0):  # type: ignore[no-untyped-def]
             raise Interrupt(f"killed after {batches} batches")
 
     return progress
+
+
+def failing_setup() -> None:
+    """A worker setup that cannot load its model."""
+    from aptrank.errors import ModelNotFoundError
+
+    raise ModelNotFoundError("cannot load embedding model 'nowhere'")
+
+
+def bad_batch(state: object, task: int) -> int:
+    """A batch function that rejects task 3 as bad input (the file and line of a DataError)."""
+    from aptrank.errors import DataError
+
+    if task == 3:
+        raise DataError("bad grade 'x'", path="qrels/test.tsv", line=3)
+    return task

@@ -194,10 +194,14 @@ class JobStats:
     driver_s: float  #: time the caller spent on results (writing them), summed
     init_s: float = 0.0  #: starting or joining Ray (0 when it was already up)
     startup_s: float = 0.0  #: job submitted -> first actor ready (process, imports, model)
-    batch_s: tuple[float, ...] = field(default=(), repr=False)  #: each batch's compute time
+    #: each batch's compute time, in the order the results arrived
+    batch_s: tuple[float, ...] = field(default=(), repr=False)
+    #: when each result reached the caller, in seconds since the batches were submitted
+    arrival_s: tuple[float, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "batch_s": [round(s, 4) for s in self.batch_s]}
+        rounded = {k: [round(s, 4) for s in getattr(self, k)] for k in ("batch_s", "arrival_s")}
+        return {**asdict(self), **rounded}
 
 
 _HISTORY: deque[JobStats] = deque(maxlen=256)
@@ -224,21 +228,31 @@ def record(stats: JobStats) -> None:
 def _run_local(tasks: Iterable[T], local: Callable[[T], R], name: str) -> Iterator[tuple[T, R]]:
     start = time.perf_counter()
     times: list[float] = []
+    arrivals: list[float] = []
     driver = 0.0
     try:
         for task in tasks:
             began = time.perf_counter()
             result = local(task)
-            times.append(time.perf_counter() - began)
             handed = time.perf_counter()
+            times.append(handed - began)
+            arrivals.append(handed - start)
             yield task, result
             driver += time.perf_counter() - handed
     finally:
         if times:
-            wall = time.perf_counter() - start
-            record(
-                JobStats(name, "local", len(times), 1, wall, sum(times), driver, 0, 0, (*times,))
+            stats = JobStats(
+                name=name,
+                engine="local",
+                batches=len(times),
+                workers=1,
+                wall_s=time.perf_counter() - start,
+                compute_s=sum(times),
+                driver_s=driver,
+                batch_s=(*times,),
+                arrival_s=(*arrivals,),
             )
+            record(stats)
 
 
 def map_batches(

@@ -67,24 +67,33 @@ def connect(config: EngineConfig) -> float:
 class _Worker:
     """One actor of the pool: builds the job's state once, then computes batch after batch.
 
-    A failing batch comes back as its exception (raised again on the driver, where the CLI
-    turns it into one line) instead of failing the Ray job with a wrapped traceback."""
+    A failing setup or batch comes back as its exception (raised again on the driver, where the
+    CLI turns it into one line) instead of killing the actor or failing the Ray job with a
+    wrapped traceback."""
 
     def __init__(self, remote: Remote[Any, Any, Any]) -> None:
         os.environ["APTRANK_ENGINE"] = "local"  # a worker never starts a job of its own
         self._call = remote.call
-        self._state = remote.setup()
+        self._state: Any = None
+        self._error: Exception | None = None
+        try:
+            self._state = remote.setup()
+        except Exception as e:
+            logger.exception("the worker's setup failed")
+            self._error = _portable(e)
         self._ready = time.time()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         out = []
         for blob in batch["task"]:
             start = time.perf_counter()
-            try:
-                result, error = self._call(self._state, pickle.loads(blob)), None
-            except Exception as e:
-                logger.exception("a batch failed")
-                result, error = None, _portable(e)
+            result, error = None, self._error
+            if error is None:
+                try:
+                    result = self._call(self._state, pickle.loads(blob))
+                except Exception as e:
+                    logger.exception("a batch failed")
+                    error = _portable(e)
             seconds = time.perf_counter() - start
             out.append(pickle.dumps((result, error, seconds, self._ready), protocol=5))
         return {"index": batch["index"], "result": out}
@@ -157,15 +166,20 @@ def run_on_ray(
     start = time.perf_counter()
     init = connect(config)
     workers = pool_size(config, len(tasks))
-    data_log = logging.getLogger("ray.data")
-    data_log.setLevel(logging.WARNING)  # no per-job execution reports
-    if not any(isinstance(f, _NoBarsNotice) for f in data_log.filters):
-        data_log.addFilter(_NoBarsNotice())
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-job execution reports
+    notices = logging.getLogger("ray.data._internal.progress")
+    if not any(isinstance(f, _NoBarsNotice) for f in notices.filters):
+        notices.addFilter(_NoBarsNotice())
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.execution_options.preserve_order = ordered
+    if hasattr(context, "max_consecutive_actor_init_deaths"):
+        # Ray Data (2.60) cancels an actor still starting once every batch is in flight and
+        # counts that as a death in initialisation, which fails the job at the default budget
+        # of 0; a setup error comes back as a result instead, so only such deaths are left.
+        context.max_consecutive_actor_init_deaths = 2 * workers + 2
     rows = [{"index": i, "task": pickle.dumps(t, protocol=5)} for i, t in enumerate(tasks)]
-    submitted = time.time()
+    submitted, submitted_at = time.time(), time.perf_counter()
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
         _actor_class(remote),
         batch_size=1,
@@ -175,6 +189,7 @@ def run_on_ray(
         num_gpus=config.worker_gpus or None,
     )
     times: list[float] = []
+    arrivals: list[float] = []
     ready: list[float] = []
     driver = 0.0
     results = dataset.iter_rows()
@@ -183,26 +198,25 @@ def run_on_ray(
             result, error, seconds, actor_ready = pickle.loads(row["result"])
             if error is not None:
                 raise error
-            times.append(seconds)
-            ready.append(actor_ready)
             handed = time.perf_counter()
+            times.append(seconds)
+            arrivals.append(handed - submitted_at)
+            ready.append(actor_ready)
             yield tasks[int(row["index"])], result
             driver += time.perf_counter() - handed
     finally:
         if times:
-            wall = time.perf_counter() - start
-            startup = max(0.0, min(ready) - submitted)
-            record(
-                JobStats(
-                    name,
-                    "ray",
-                    len(times),
-                    workers,
-                    wall,
-                    sum(times),
-                    driver,
-                    init,
-                    startup,
-                    (*times,),
-                )
+            stats = JobStats(
+                name=name,
+                engine="ray",
+                batches=len(times),
+                workers=workers,
+                wall_s=time.perf_counter() - start,
+                compute_s=sum(times),
+                driver_s=driver,
+                init_s=init,
+                startup_s=max(0.0, min(ready) - submitted),
+                batch_s=(*times,),
+                arrival_s=(*arrivals,),
             )
+            record(stats)

@@ -1,0 +1,204 @@
+"""The Ray engine against the local one on SciFact: same outputs, wall times, and a cost model.
+
+    python benchmarks/scale.py [--quick] [--cluster] [--workers 1] [--worker-cpus 2]
+        [--docs N] [--queries N] [--depth 30] [--chunk-size 1024] [--out DIR]
+
+(a) Corpus encoding: all-MiniLM-L6-v2 over SciFact's corpus (title + text, the dense ranker's
+    defaults: batch 64, chunks of 1024 documents = one Ray batch each).
+(b) Labelling: the packaged cross-encoder (the MiniLM backbone with the seeded head the torch
+    backend builds; max_length 256, batch 32 pairs = one Ray batch) as a teacher over BM25's
+    top ``--depth`` for the test queries, into a label store.
+Each job runs on the local engine, then on Ray (``--workers`` actors of ``--worker-cpus`` CPUs on
+a Ray started here with this machine's CPUs), each from cold caches (a fresh APTRANK_CACHE).
+Outputs are compared (embeddings to 1e-5, labels to 1e-6); Ray's overhead at one worker is its
+wall time over the local one (start-up of Ray itself reported apart), and the cost model turns the
+measured per-batch time and Ray's per-batch overhead into the throughput of N workers.
+
+``--cluster`` then starts a Ray head and a second node with ``ray start`` on loopback (one CPU
+each), runs the labelling job on them through ``--ray-address`` with one actor per node, and runs
+``aptrank evaluate --pipeline bm25 --pipeline dense`` as a command on the local engine and on the
+cluster (``--engine ray --ray-address``), each from cold caches: same metrics.json, same cached
+embeddings. ``--quick`` (a few hundred documents, ten queries) prints its report and writes
+nothing under benchmarks/results/. Otherwise writes benchmarks/results/scale.json and scale.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from scale_jobs import (  # noqa: E402
+    MODEL,
+    TEACHER_BATCH,
+    TEACHER_MAX_LENGTH,
+    encode,
+    inputs,
+    label,
+    log,
+)
+from scale_report import cost_model, max_label_diff, to_markdown  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def compare(
+    name: str, local: dict[str, Any], ray: dict[str, Any], diff: float, tol: float
+) -> dict[str, Any]:
+    ray_wall = ray["wall_s"]
+    out = {
+        "local": local,
+        "ray": ray,
+        "max_abs_diff": diff,
+        "tolerance": tol,
+        "same_outputs": diff <= tol,
+        "ray_overhead": round(ray_wall / local["wall_s"] - 1, 4),
+    }
+    log(
+        f"{name}: local {local['wall_s']:.1f} s, ray {ray_wall:.1f} s "
+        f"({out['ray_overhead']:+.1%}); max |diff| {diff:.2e} (<= {tol:g}: {out['same_outputs']})"
+    )
+    return out
+
+
+def machine_record(worker_cpus: float) -> dict[str, Any]:
+    from inference import machine
+
+    return {**machine(len(os.sched_getaffinity(0))), "gpu": None, "ray_worker_cpus": worker_cpus}
+
+
+def versions_record() -> dict[str, str]:
+    from inference import versions
+
+    return {**versions(), **{name: metadata.version(name) for name in ("ray", "pyarrow")}}
+
+
+def run_cluster(args: argparse.Namespace, labels_local: dict[str, Any]) -> dict[str, Any]:
+    """benchmarks/scale_cluster.py in a fresh process, handed the local labels."""
+    folder = Path(tempfile.mkdtemp(prefix="aptrank-scale-cluster-"))
+    (folder / "labels.json").write_text(json.dumps(labels_local))
+    cmd = [sys.executable, str(Path(__file__).parent / "scale_cluster.py")]
+    cmd += ["--labels", str(folder / "labels.json"), "--out", str(folder / "cluster.json")]
+    cmd += ["--depth", str(args.depth), "--chunk-size", str(args.chunk_size)]
+    for flag, value in (("--docs", args.docs), ("--queries", args.queries)):
+        cmd += [flag, str(value)] if value else []
+    log("the cluster path, in a fresh process")
+    from scale_cluster import ENV
+
+    subprocess.run(cmd, check=True, env={**os.environ, **ENV})  # this process's Ray is gone
+    result: dict[str, Any] = json.loads((folder / "cluster.json").read_text())
+    shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="300 documents, 10 queries; no file")
+    parser.add_argument("--cluster", action="store_true", help="also a 2-node loopback cluster")
+    parser.add_argument("--workers", type=int, default=1, help="Ray actors (one: the overhead)")
+    parser.add_argument("--worker-cpus", type=float, default=None, help="CPUs per actor")
+    parser.add_argument("--docs", type=int, default=None, help="corpus cut (quick: 300)")
+    parser.add_argument("--queries", type=int, default=None, help="test queries (quick: 10)")
+    parser.add_argument("--depth", type=int, default=30, help="BM25 documents per query")
+    parser.add_argument("--chunk-size", type=int, default=None, help="docs per batch (quick: 64)")
+    parser.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    args = parser.parse_args()
+    if args.quick:
+        args.docs = args.docs or 300
+        args.queries = args.queries or 10
+        args.chunk_size = args.chunk_size or 64
+    args.chunk_size = args.chunk_size or 1024
+    cores = len(os.sched_getaffinity(0))
+    args.worker_cpus = args.worker_cpus or max(1.0, cores / max(1, args.workers))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    import torch
+
+    from aptrank.scale import current_engine, engine
+    from aptrank.scale.ray_engine import connect
+
+    torch.set_num_threads(max(1, int(args.worker_cpus)))  # the local engine = one such worker
+    ds, qids, pairs = inputs(args)
+    log(f"{ds!r}: {len(ds.corpus)} documents, {len(qids)} queries, {len(pairs)} pairs")
+    report: dict[str, Any] = {
+        "benchmark": "scale",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": ["python", "benchmarks/scale.py", *sys.argv[1:]],
+        "machine": machine_record(args.worker_cpus),
+        "versions": versions_record(),
+        "config": {
+            "dataset": ds.name,
+            "docs": len(ds.corpus),
+            "queries": len(qids),
+            "pairs": len(pairs),
+            "depth": args.depth,
+            "model": MODEL,
+            "encode_chunk_docs": args.chunk_size,
+            "encode_batch": 64,
+            "teacher": f"ce:{MODEL} (seeded head), max_length {TEACHER_MAX_LENGTH}",
+            "label_batch_pairs": TEACHER_BATCH,
+            "ray_workers": args.workers,
+            "ray_worker_cpus": args.worker_cpus,
+            "torch_threads_local": torch.get_num_threads(),
+            "quick": args.quick,
+        },
+        "load_average_start": os.getloadavg(),
+    }
+    settings = {"workers": args.workers, "worker_cpus": args.worker_cpus}
+    with engine("local"):
+        log("encoding, local engine")
+        emb_local, enc_local = encode(ds.corpus, args.chunk_size)
+    with engine("ray", cpus=cores, **settings):
+        log("starting Ray on this machine")
+        report["ray_init_s"] = connect(current_engine())
+        log(f"  {report['ray_init_s']:.1f} s; encoding, Ray engine")
+        emb_ray, enc_ray = encode(ds.corpus, args.chunk_size)
+    diff = float(np.max(np.abs(emb_local - emb_ray))) if emb_local.size else 0.0
+    report["encoding"] = compare("encoding", enc_local, enc_ray, diff, 1e-5)
+    with engine("local"):
+        log("labelling, local engine")
+        labels_local, lab_local = label(pairs)
+    with engine("ray", cpus=cores, **settings):
+        log("labelling, Ray engine")
+        labels_ray, lab_ray = label(pairs)
+    diff = max_label_diff(labels_local, labels_ray)
+    report["labelling"] = compare("labelling", lab_local, lab_ray, diff, 1e-6)
+    walls = [report[j][e]["wall_s"] for j in ("encoding", "labelling") for e in ("local", "ray")]
+    report["ray_overhead_total"] = round(
+        (report["ray_init_s"] + walls[1] + walls[3]) / (walls[0] + walls[2]) - 1, 4
+    )
+    report["cost_model"] = cost_model(report, args.worker_cpus)
+    import ray
+
+    ray.shutdown()
+    if args.cluster:
+        report["cluster"] = run_cluster(args, labels_local)
+    report["load_average_end"] = os.getloadavg()
+    text = to_markdown(report)
+    if args.quick and not args.out:
+        print(text)
+        print(json.dumps(report, indent=2, default=str))
+        return
+    out = Path(args.out or RESULTS)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scale.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / "scale.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
