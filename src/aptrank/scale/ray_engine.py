@@ -25,13 +25,11 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: environment passed to the workers (what changes how models load and run), when set here
+#: environment passed to the workers when set here: what changes how models load and run, and no
+#: paths (a node keeps its own APTRANK_CACHE and HF_HOME for its copies of the models)
 WORKER_ENV = (
     "HF_HUB_OFFLINE",
     "TRANSFORMERS_OFFLINE",
-    "HF_HOME",
-    "HF_HUB_CACHE",
-    "APTRANK_CACHE",
     "APTRANK_DEVICE",
     "TOKENIZERS_PARALLELISM",
     "TRANSFORMERS_VERBOSITY",
