@@ -80,6 +80,12 @@ TABLE = [
     ("Aspirin and colorectal cancer risk", "Aspirin and colorectal cancer risk", []),
     ("Exceptional responders to chemotherapy", "Exceptional responders to chemotherapy", []),
     ("cells outside the tumour", "cells outside the tumour", []),
+    # a bare "without" describing a thing, not excluding it (a long object)
+    (
+        "Mice without IFN-γ or its receptor are resistant to EAM induced with α-MyHC/CFA.",
+        "Mice without IFN-γ or its receptor are resistant to EAM induced with α-MyHC/CFA.",
+        [],
+    ),
 ]
 
 

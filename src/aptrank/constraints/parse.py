@@ -52,7 +52,7 @@ _FILLER = re.compile(  # articles only in lower case: "The Road to Serfdom" is a
     r"detailed|explicit|direct|further|mention(?:s|ing)?|reference(?:s)?|discussion(?:s)?|"
     r"detail(?:s)?|description(?:s)?|information|aspect(?:s)?|focus))\b\s*)+"
 )
-_NEGATION = re.compile(r"\b(?:not|no|never|none|nor|neither|cannot|without)\b|n['’]t\b", re.I)
+_NEGATION = re.compile(r"\b(?:not|no|never|none|nor|neither|cannot)\b|n['’]t\b", re.I)
 _NEG_SPAN = re.compile(
     r"\b(?:(?:do|does|did|is|are|was|were|can|could|should|would|will|has|have|had)\s+not|"
     r"(?:do|does|did|is|are|was|were|ca|could|should|would|wo|has|have|had)n['’]t|cannot|"
@@ -137,8 +137,24 @@ class ParsedQuery:
         }
 
 
+#: cues that also describe things ("mice without IFN-γ are resistant"): an exclusion only when
+#: their object is short
+_WEAK_CUE = re.compile(
+    r"^(?:without(?:\s+any)?|with\s+no|rather\s+than|instead\s+of|besides|but\s+not)$", re.I
+)
+_WEAK_MAX_WORDS = 5
+
+
 def _exclusion_matches(query: str) -> list[re.Match[str]]:
-    return [m for m in _EXCLUSION.finditer(query) if excluded_object(m.group("obj"))]
+    out = []
+    for m in _EXCLUSION.finditer(query):
+        obj = excluded_object(m.group("obj"))
+        if not obj:
+            continue
+        if _WEAK_CUE.match(m.group("cue").strip()) and len(obj.split()) > _WEAK_MAX_WORDS:
+            continue
+        out.append(m)
+    return out
 
 
 def delete_exclusion(query: str) -> str:

@@ -1,0 +1,268 @@
+"""Constraint-aware ranking benchmark: constrain(PIPELINE) on NegConstraint, the rule check against
+the learned compatibility scorer on generated paraphrase pairs (SciFact's documents), SciFact
+test as the no-harm check, and the added latency per query for a top-30 list.
+
+    python benchmarks/constraints.py --model DIR --pairs DIR [--parts negconstraint,...] [--force]
+
+``--model`` is a scorer trained by ``aptrank constraints train`` and ``--pairs`` the folder
+``aptrank constraints generate`` wrote (its dev.jsonl); both come from SciFact's corpus alone:
+no NegConstraint query, document or judgment is used to build or choose anything. Choices made
+before NegConstraint is scored, and where:
+
+* the topical pipeline: the best of bm25, dense and fuse(bm25,dense) by NDCG@10 on SciFact
+  *train* (part ``choose``);
+* rule check or rule check + scorer: the better pair accuracy on the generated dev pairs (part
+  ``paraphrase``).
+
+Writes ``benchmarks/results/constraints.json`` (each part with its command, machine, versions
+and seconds; parts already there are kept unless ``--force``) and ``constraints.md``. all-mpnet-
+base-v2's NegConstraint figures are read from ``benchmarks/results/diagnose.json`` (the same
+copy of the data; v@1, v@2 and the FVR mean were not recorded there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from inference import machine, versions  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+TOPICAL = ("bm25", "dense", "fuse(bm25,dense)")
+PARTS = ("choose", "paraphrase", "negconstraint", "scifact", "latency")
+MPNET = "dense:all-mpnet-base-v2[max_length=256]"
+#: parts that run again to add what is missing (NegConstraint: each pipeline measured once)
+RESUMED = ("negconstraint",)
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def ndcg(dataset: Any, run: dict[str, dict[str, float]]) -> float:
+    from aptrank.evaluate import Evaluator
+
+    return float(Evaluator(dataset.qrels, ["ndcg@10"]).evaluate(run).means["ndcg@10"])
+
+
+def part_choose(args: argparse.Namespace, _: dict[str, Any]) -> dict[str, Any]:
+    """The topical pipeline: NDCG@10 on SciFact train (not the evaluated dataset)."""
+    from aptrank.data import load_dataset
+    from aptrank.rankers import build_ranker
+
+    ds = load_dataset("scifact", "train")
+    queries = {q: x.text for q, x in ds.judged_queries().items()}
+    figures = {}
+    for spec in TOPICAL:
+        figures[spec] = ndcg(ds, build_ranker(spec).index(ds.corpus).rank(queries, 100))
+        log(f"scifact train {spec}: {figures[spec]:.4f}")
+    return {"scifact_train_ndcg@10": figures, "chosen": max(figures, key=figures.__getitem__)}
+
+
+def part_paraphrase(args: argparse.Namespace, _: dict[str, Any]) -> dict[str, Any]:
+    """Rule check vs the learned scorer on the generated dev pairs (exclusion, paraphrase)."""
+    from aptrank.constraints.generate import read_pairs
+    from aptrank.constraints.scorer import dev_figures, load_scorer
+
+    dev = read_pairs(Path(args.pairs) / "dev.jsonl")
+    figures = dev_figures(dev, load_scorer(args.model, args.max_length))
+    use_model = figures["all"]["rules_and_model_accuracy"] > figures["all"]["rule_accuracy"]
+    record = json.loads((Path(args.model) / "aptrank.json").read_text())
+    return {
+        "dev_pairs": str(Path(args.pairs) / "dev.jsonl"),
+        "figures": figures,
+        "use_model": use_model,
+        "scorer": {k: record.get(k) for k in ("config", "trained_on", "train_s", "steps")},
+        "generated": record.get("dataset", {}).get("generated", {}),
+    }
+
+
+def constraint_figures(spec: str, dataset: Any) -> dict[str, Any]:
+    """NDCG@10 and the constraint-pair figures of one pipeline (as ``aptrank diagnose``)."""
+    from aptrank.diagnose.constraints import constraint_pairs
+    from aptrank.diagnose.scoring import rank_and_score
+    from aptrank.rankers import build_ranker
+
+    start = time.perf_counter()
+    ranker = build_ranker(spec).index(dataset.corpus)
+    queries = {q: x.text for q, x in dataset.judged_queries().items()}
+    run, judged = rank_and_score(ranker, queries, dataset.qrels, 100)
+    cp = constraint_pairs(dataset.qrels, run, judged, 100, 1000, 0)
+    assert cp is not None
+    keep = ("accuracy", "v@1", "v@2", "v@5", "v@10", "fvr_mean", "fvr_median", "n_pairs")
+    out = {k: v for k, v in cp.to_dict().items() if k in keep}
+    out["accuracy_ci"] = cp.accuracy.to_dict()
+    out["ndcg@10"] = ndcg(dataset, run)
+    out["seconds"] = round(time.perf_counter() - start, 1)
+    log(f"negconstraint {spec}: {json.dumps({k: out[k] for k in keep + ('ndcg@10',)})}")
+    return out
+
+
+def headline_spec(args: argparse.Namespace, results: dict[str, Any]) -> str:
+    topical = results.get("choose", {}).get("chosen", "bm25")
+    if results.get("paraphrase", {}).get("use_model"):
+        return f"constrain({topical})[model={args.model},max_length={args.max_length}]"
+    return f"constrain({topical})"
+
+
+def part_negconstraint(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    from aptrank.data import load_dataset
+
+    ds = load_dataset("negconstraint", "test")
+    topical = results["choose"]["chosen"]
+    specs = ["bm25", "dense", topical, "constrain(bm25)", f"constrain({topical})"]
+    specs.append(headline_spec(args, results))
+    if args.model and results.get("paraphrase", {}).get("use_model") is False:
+        specs.append(f"constrain({topical})[model={args.model},max_length={args.max_length}]")
+    done = {} if args.force else results.get("negconstraint", {}).get("rankers", {})
+    rankers = {s: done.get(s) or constraint_figures(s, ds) for s in dict.fromkeys(specs)}
+    bench = json.loads((RESULTS / "diagnose.json").read_text())
+    mpnet = bench["datasets"]["negconstraint"]["rankers"].get(MPNET, {})
+    cp = mpnet.get("constraint_pairs", {})
+    if cp:
+        rankers[MPNET] = {
+            "accuracy": cp.get("accuracy"),
+            "v@10": cp.get("share_violator_in_top10"),  # the same definition
+            "fvr_median": cp.get("median_first_violator_rank"),  # < 2 % of queries lack one
+            "ndcg@10": (mpnet.get("strata") or {}).get("overall", {}).get("value"),
+            "source": "benchmarks/results/diagnose.json (v@1, v@2, FVR mean not recorded there)",
+        }
+    return {"rankers": rankers, "headline_pipeline": headline_spec(args, results)}
+
+
+def part_scifact(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    from aptrank.data import load_dataset
+    from aptrank.rankers import build_ranker
+
+    ds = load_dataset("scifact", "test")
+    queries = {q: x.text for q, x in ds.judged_queries().items()}
+    topical = results["choose"]["chosen"]
+    out = {}
+    for spec in (topical, headline_spec(args, results)):
+        out[spec] = ndcg(ds, build_ranker(spec).index(ds.corpus).rank(queries, 100))
+        log(f"scifact test {spec}: {out[spec]:.4f}")
+    return {"ndcg@10": out, "not_below": out[headline_spec(args, results)] >= out[topical] - 1e-9}
+
+
+def part_latency(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    """Added milliseconds per query: constrain(bm25)[...] vs bm25, both a top-30 list."""
+    from aptrank.data import load_dataset
+    from aptrank.rankers import build_ranker
+
+    ds = load_dataset("negconstraint", "test")
+    queries = dict(list({q: x.text for q, x in ds.judged_queries().items()}.items())[: args.n])
+    specs = ["bm25", "constrain(bm25)[depth=30]"]
+    if args.model:
+        specs.append(f"constrain(bm25)[model={args.model},max_length={args.max_length},depth=30]")
+    ms = {}
+    for spec in specs:
+        ranker = build_ranker(spec).index(ds.corpus)
+        ranker.rank(dict(list(queries.items())[:2]), 30)  # warm-up: loads the model
+        start = time.perf_counter()
+        ranker.rank(queries, 30)
+        ms[spec] = 1000 * (time.perf_counter() - start) / len(queries)
+        log(f"latency {spec}: {ms[spec]:.1f} ms/query")
+    return {
+        "queries": len(queries),
+        "ms_per_query": ms,
+        "added_ms_per_query": {s: ms[s] - ms["bm25"] for s in specs[1:]},
+        "note": "wall-clock on a shared 2-core machine (other jobs running); one process",
+    }
+
+
+def headline(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    neg = results.get("negconstraint", {}).get("rankers", {})
+    spec = headline_spec(args, results)
+    h = neg.get(spec, {})
+    return {
+        "pipeline": spec,
+        "negconstraint_accuracy": h.get("accuracy"),
+        "negconstraint_ndcg@10": h.get("ndcg@10"),
+        "v@1": h.get("v@1"),
+        "scifact_ndcg@10": results.get("scifact", {}).get("ndcg@10", {}).get(spec),
+        "rule_only_accuracy": neg.get("constrain(bm25)", {}).get("accuracy"),
+    }
+
+
+def render(results: dict[str, Any]) -> str:
+    h = results.get("headline", {})
+    lines = ["# Constraint-aware ranking", "", f"Headline pipeline: `{h.get('pipeline')}`", ""]
+    lines += ["```json", json.dumps(h, indent=1), "```", ""]
+    neg = results.get("negconstraint", {}).get("rankers", {})
+    if neg:
+        lines += ["## NegConstraint (366 queries, test)", ""]
+        cols = ("accuracy", "v@1", "v@2", "v@5", "v@10", "fvr_mean", "fvr_median", "ndcg@10")
+        lines += ["| pipeline | " + " | ".join(cols) + " |", "|:---" + "|---:" * len(cols) + "|"]
+        for spec, f in neg.items():
+            cells = [f"{f[c]:.3f}" if isinstance(f.get(c), float) else "—" for c in cols]
+            lines.append(f"| `{spec}` | " + " | ".join(cells) + " |")
+        lines.append("")
+    para = results.get("paraphrase", {}).get("figures", {})
+    if para:
+        lines += ["## Generated dev pairs from SciFact's documents (pair accuracy)", ""]
+        lines += ["| kind | records | rule check | scorer | rule check + scorer |"]
+        lines += ["|:---|---:|---:|---:|---:|"]
+        for kind, f in para.items():
+            lines.append(
+                f"| {kind} | {int(f['records'])} | {f['rule_accuracy']:.3f} | "
+                f"{f.get('model_accuracy', float('nan')):.3f} | "
+                f"{f.get('rules_and_model_accuracy', float('nan')):.3f} |"
+            )
+        lines.append("")
+    for name in ("choose", "scifact", "latency"):
+        if name in results:
+            body = {k: v for k, v in results[name].items() if k not in ("machine", "versions")}
+            lines += [f"## {name}", "", "```json", json.dumps(body, indent=1), "```", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="a compatibility scorer's folder")
+    parser.add_argument("--pairs", default=None, help="a generated pairs folder (dev.jsonl)")
+    parser.add_argument("--max-length", type=int, default=192)
+    parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument("--n", type=int, default=100, help="queries timed for the latency")
+    parser.add_argument("--force", action="store_true", help="re-run parts already stored")
+    parser.add_argument("--results", default=str(RESULTS))
+    args = parser.parse_args()
+    os.environ.setdefault("APTRANK_DATA", str(Path(__file__).parents[2] / "shared" / "data"))
+    out = Path(args.results) / "constraints.json"
+    results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    functions = {
+        "choose": part_choose,
+        "paraphrase": part_paraphrase,
+        "negconstraint": part_negconstraint,
+        "scifact": part_scifact,
+        "latency": part_latency,
+    }
+    for name in args.parts.split(","):
+        if name in results and not args.force and name not in RESUMED:
+            log(f"{name}: kept from {out}")
+            continue
+        start = time.perf_counter()
+        part = functions[name](args, results)
+        part.update(
+            command=" ".join([sys.executable.rsplit("/", 1)[-1], *sys.argv]),
+            machine={**machine(threads=2), "gpu": None},
+            versions=versions(),
+            seconds=round(time.perf_counter() - start, 1),
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        results[name] = part
+        results["headline"] = headline(args, results)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1, default=str) + "\n")
+        (out.parent / "constraints.md").write_text(render(results))
+        log(f"{name} done in {part['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
