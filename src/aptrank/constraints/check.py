@@ -82,7 +82,9 @@ class RuleChecker:
         df = self.doc_freq.get(stem, 0)
         return math.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5)) if self.n_docs else 1.0
 
-    def strength(self, constraint: Constraint, topic: str, doc_tokens: set[str]) -> float:
+    def strength(
+        self, constraint: Constraint, topic: str, doc_tokens: frozenset[str] | set[str]
+    ) -> float:
         """How strongly a document (its :func:`variants` of stems) violates one exclusion."""
         terms = list(dict.fromkeys(_stemmer().stemWords(key_terms(constraint, topic))))
         if not terms:

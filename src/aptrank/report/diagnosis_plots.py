@@ -132,7 +132,7 @@ def violators_at(data: dict[str, Any], rankers: list[str]) -> str | None:
         for k in ("v@1", "v@2", "v@5", "v@10")
         if _get(data[have[0]], "constraint_pairs", k) is not None
     ]
-    series = {}
+    series: dict[str, list[dict[str, Any] | None]] = {}
     for r in have:
         cp = data[r]["constraint_pairs"]
         label = f"{r} (FVR mean {cp.get('fvr_mean', float('nan')):.1f})"
