@@ -103,7 +103,7 @@ def run_cluster(args: argparse.Namespace, labels_local: dict[str, Any]) -> dict[
     return result
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="300 documents, 10 queries; no file")
     parser.add_argument("--cluster", action="store_true", help="also a 2-node loopback cluster")
@@ -120,21 +120,16 @@ def main() -> None:
         args.queries = args.queries or 10
         args.chunk_size = args.chunk_size or 64
     args.chunk_size = args.chunk_size or 1024
-    cores = len(os.sched_getaffinity(0))
-    args.worker_cpus = args.worker_cpus or max(1.0, cores / max(1, args.workers))
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args.cores = len(os.sched_getaffinity(0))
+    args.worker_cpus = args.worker_cpus or max(1.0, args.cores / max(1, args.workers))
+    return args
 
+
+def header(args: argparse.Namespace, ds: Any, qids: list[str], pairs: list[Any]) -> dict[str, Any]:
+    """What the report says about its run: command, machine, versions, configuration."""
     import torch
 
-    from aptrank.scale import current_engine, engine
-    from aptrank.scale.ray_engine import connect
-
-    torch.set_num_threads(max(1, int(args.worker_cpus)))  # the local engine = one such worker
-    ds, qids, pairs = inputs(args)
-    log(f"{ds!r}: {len(ds.corpus)} documents, {len(qids)} queries, {len(pairs)} pairs")
-    report: dict[str, Any] = {
+    return {
         "benchmark": "scale",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": ["python", "benchmarks/scale.py", *sys.argv[1:]],
@@ -158,11 +153,28 @@ def main() -> None:
         },
         "load_average_start": os.getloadavg(),
     }
-    settings = {"workers": args.workers, "worker_cpus": args.worker_cpus}
+
+
+def main() -> None:
+    args = parse_args()
+    for var, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1")):
+        os.environ.setdefault(var, value)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import ray
+    import torch
+
+    from aptrank.scale import current_engine, engine
+    from aptrank.scale.ray_engine import connect
+
+    torch.set_num_threads(max(1, int(args.worker_cpus)))  # the local engine = one such worker
+    ds, qids, pairs = inputs(args)
+    log(f"{ds!r}: {len(ds.corpus)} documents, {len(qids)} queries, {len(pairs)} pairs")
+    report = header(args, ds, qids, pairs)
+    on_ray = {"cpus": args.cores, "workers": args.workers, "worker_cpus": args.worker_cpus}
     with engine("local"):
         log("encoding, local engine")
         emb_local, enc_local = encode(ds.corpus, args.chunk_size)
-    with engine("ray", cpus=cores, **settings):
+    with engine("ray", **on_ray):
         log("starting Ray on this machine")
         report["ray_init_s"] = connect(current_engine())
         log(f"  {report['ray_init_s']:.1f} s; encoding, Ray engine")
@@ -172,32 +184,33 @@ def main() -> None:
     with engine("local"):
         log("labelling, local engine")
         labels_local, lab_local = label(pairs)
-    with engine("ray", cpus=cores, **settings):
+    with engine("ray", **on_ray):
         log("labelling, Ray engine")
         labels_ray, lab_ray = label(pairs)
     diff = max_label_diff(labels_local, labels_ray)
     report["labelling"] = compare("labelling", lab_local, lab_ray, diff, 1e-6)
     walls = [report[j][e]["wall_s"] for j in ("encoding", "labelling") for e in ("local", "ray")]
-    report["ray_overhead_total"] = round(
-        (report["ray_init_s"] + walls[1] + walls[3]) / (walls[0] + walls[2]) - 1, 4
-    )
+    ray_total = report["ray_init_s"] + walls[1] + walls[3]
+    report["ray_overhead_total"] = round(ray_total / (walls[0] + walls[2]) - 1, 4)
     report["cost_model"] = cost_model(report, args.worker_cpus)
-    import ray
-
     ray.shutdown()
     if args.cluster:
         report["cluster"] = run_cluster(args, labels_local)
     report["load_average_end"] = os.getloadavg()
+    write(report, args)
+
+
+def write(report: dict[str, Any], args: argparse.Namespace) -> None:
+    """Print the report; write it under --out (default benchmarks/results) unless --quick."""
     text = to_markdown(report)
+    print(text)
     if args.quick and not args.out:
-        print(text)
         print(json.dumps(report, indent=2, default=str))
         return
     out = Path(args.out or RESULTS)
     out.mkdir(parents=True, exist_ok=True)
     (out / "scale.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (out / "scale.md").write_text(text)
-    print(text)
 
 
 if __name__ == "__main__":

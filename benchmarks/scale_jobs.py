@@ -61,7 +61,8 @@ def inputs(args: argparse.Namespace) -> tuple[Any, list[str], list[tuple[str, st
         qrels = {q: j for q, j in qrels.items() if j}
         ds = Dataset(ds.name + f"-{len(corpus)}", corpus, ds.queries, qrels, ds.path)
         qids = [q for q in qids if q in qrels]
-    run = build_ranker("bm25").index(ds.corpus).rank({q: ds.queries[q].text for q in qids}, 30)
+    queries = {q: ds.queries[q].text for q in qids}
+    run = build_ranker("bm25").index(ds.corpus).rank(queries, args.depth)
     pairs = [
         (q, ds.queries[q].text, d, ds.corpus[d].full_text)
         for q in qids
