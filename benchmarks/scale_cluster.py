@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -138,6 +139,7 @@ def evaluate_twice(folder: Path, address: str, dense: str, log: Callable[[str], 
         emb = np.load(next((root / f"cache-{name}" / "embeddings").glob("*/embeddings.npy")))
         runs[name] = (seconds, metrics, emb)
         log(f"  aptrank evaluate, {name} engine: {seconds:.1f} s")
+    shutil.rmtree(root, ignore_errors=True)
     (ls, lm, le), (rs, rm, re) = runs["local"], runs["ray"]
     metric_diff = max(abs(lm[p][k] - rm[p][k]) for p in lm for k in lm[p])
     emb_diff = float(np.max(np.abs(le - re)))
@@ -187,6 +189,7 @@ def cluster_checks(
         dense = "dense" if chunk_size == 1024 else f"dense[chunk_size={chunk_size}]"
         log("aptrank evaluate from cold caches, local engine then the cluster")
         checked = evaluate_twice(folder, address, dense, log)
+        shutil.rmtree(folder, ignore_errors=True)
     return {
         "address": address,
         "nodes": nodes,
