@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
+from aptrank.rankers.backends import check_backend
 from aptrank.rankers.base import Reranker
 from aptrank.rankers.encoders import PairScorer, load_pair_scorer
 from aptrank.types import Run
@@ -16,7 +17,8 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class CrossEncoderConfig:
     model: str  #: registry name, Hugging Face id or folder of a (trained) cross-encoder
-    backend: str = "torch"  #: torch, onnx or onnx-int8
+    #: torch, onnx, onnx-int8, openvino, openvino-bf16 or auto (aptrank.rankers.backends)
+    backend: str = "torch"
     max_length: int | None = 256
     batch_size: int = 32
 
@@ -31,6 +33,7 @@ class CrossEncoderRanker(Reranker):
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         super().__init__()
+        check_backend(config.backend)
         self.cfg = config
         self.name = f"ce:{config.model}"
         self._scorer = scorer

@@ -25,6 +25,7 @@ import numpy as np
 
 from aptrank.errors import AptrankError
 from aptrank.paths import cache_dir
+from aptrank.rankers.backends import check_backend
 from aptrank.rankers.base import Ranker
 from aptrank.rankers.cache import VectorCache, corpus_fingerprint, key, model_fingerprint
 from aptrank.rankers.encoders import TextEncoder, length_order, load_encoder
@@ -44,7 +45,8 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class DenseConfig:
     model: str = DEFAULT_EMBEDDING  #: registry name, Hugging Face id or folder
-    backend: str = "torch"  #: torch, onnx or onnx-int8
+    #: torch, onnx, onnx-int8, openvino, openvino-bf16 or auto (aptrank.rankers.backends)
+    backend: str = "torch"
     max_length: int | None = None  #: None = the model's own (256 for all-MiniLM-L6-v2)
     batch_size: int = 64
     search: str = "exact"  #: exact (numpy) or faiss (exact inner product, faiss-cpu)
@@ -70,6 +72,7 @@ class DenseRanker(Ranker):
         self.cfg = config or DenseConfig()
         if self.cfg.search not in ("exact", "faiss"):
             raise AptrankError(f"unknown search {self.cfg.search!r}: choose exact or faiss")
+        check_backend(self.cfg.backend)
         self.name = _stage_name(self.cfg)
         self._adapter: QueryAdapter | None = None
         self._adapter_checked = False
@@ -110,7 +113,7 @@ class DenseRanker(Ranker):
     @property
     def encoder(self) -> TextEncoder:
         if self._encoder is None:
-            self._encoder = load_encoder(self.cfg.model, self.cfg.backend, self.cfg.max_length)
+            self._encoder = load_encoder(self.cfg.model, self.backend(), self.cfg.max_length)
         return self._encoder
 
     def model_id(self) -> str:
@@ -119,8 +122,17 @@ class DenseRanker(Ranker):
             resolve_model(self.cfg.model)
         )
 
+    def backend(self) -> str:
+        """The configured backend, with ``auto`` resolved to its measured choice (embeddings
+        are keyed, and Ray actors load their encoders, by the backend that computes them)."""
+        if self.cfg.backend != "auto":
+            return self.cfg.backend
+        from aptrank.rankers.backends import resolve
+
+        return resolve(self.cfg.model, "encoder", "auto", self.cfg.max_length)
+
     def _model_key(self) -> list[object]:
-        return [self.cfg.model, self.model_id(), self.cfg.backend, self.cfg.max_length]
+        return [self.cfg.model, self.model_id(), self.backend(), self.cfg.max_length]
 
     def _cache_folder(self, corpus: Corpus) -> Path:
         return cache_dir("embeddings", key(*self._model_key(), corpus_fingerprint(corpus)))
@@ -190,7 +202,7 @@ class DenseRanker(Ranker):
         given = self._encoder
         if given is not None and not type(given).__module__.startswith("aptrank."):
             return constant(given)
-        return partial(load_encoder, self.cfg.model, self.cfg.backend, self.cfg.max_length)
+        return partial(load_encoder, self.cfg.model, self.backend(), self.cfg.max_length)
 
     def encode_queries(
         self, queries: Mapping[str, str], adapt: bool = True

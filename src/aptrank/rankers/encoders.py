@@ -2,8 +2,11 @@
 
 ``TextEncoder.encode(texts) -> (n, d) float32`` (L2-normalised, so dot product = cosine) and
 ``PairScorer.score(pairs) -> (n,) float32``. Backends: ``torch`` (sentence-transformers, the
-default) and the ONNX Runtime paths in :mod:`aptrank.rankers.onnx` (``onnx``, ``onnx-int8``).
-Every backend feeds the model length-sorted batches, so little compute is spent on padding.
+default), the ONNX Runtime paths in :mod:`aptrank.rankers.onnx` (``onnx``, ``onnx-int8``), the
+OpenVINO paths in :mod:`aptrank.rankers.openvino_backend` (``openvino``, ``openvino-bf16``) and
+``auto``, the fastest of them within a fidelity bound, measured once per model and machine
+(:mod:`aptrank.rankers.backends`). Every backend feeds the model length-sorted batches, so
+little compute is spent on padding.
 """
 
 from __future__ import annotations
@@ -16,12 +19,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from aptrank.errors import AptrankError, MissingDependencyError, ModelNotFoundError
+from aptrank.errors import MissingDependencyError, ModelNotFoundError
 from aptrank.rankers.models import resolve_model
 
 logger = logging.getLogger(__name__)
-
-BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 class TextEncoder(Protocol):
@@ -47,11 +48,6 @@ class PairScorer(Protocol):
 def length_order(lengths: Sequence[int]) -> np.ndarray:
     """Indices that sort items longest first (stable), so each batch pads to similar lengths."""
     return np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
-
-
-def _check_backend(backend: str) -> None:
-    if backend not in BACKENDS:
-        raise AptrankError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
 def _import_st():  # type: ignore[no-untyped-def]
@@ -181,22 +177,22 @@ class TorchPairScorer:
 
 
 def load_encoder(model: str, backend: str = "torch", max_length: int | None = None) -> TextEncoder:
-    """A bi-encoder for ``model`` (registry name, hub id or folder) on ``backend``."""
-    _check_backend(backend)
-    if backend == "torch":
-        return TorchEncoder(model, max_length)
-    from aptrank.rankers.onnx import OnnxEncoder
+    """A bi-encoder for ``model`` (registry name, hub id or folder) on ``backend`` (one of
+    :data:`aptrank.rankers.backends.BACKENDS`; ``auto`` is resolved to its measured choice)."""
+    from aptrank.rankers import backends
 
-    return OnnxEncoder(model, quantize=backend == "onnx-int8", max_length=max_length)
+    chosen = backends.resolve(model, "encoder", backend, max_length)
+    encoder: TextEncoder = backends.build(model, "encoder", chosen, max_length)
+    return encoder
 
 
 def load_pair_scorer(
     model: str, backend: str = "torch", max_length: int | None = None
 ) -> PairScorer:
-    """A cross-encoder for ``model`` (registry name, hub id or folder) on ``backend``."""
-    _check_backend(backend)
-    if backend == "torch":
-        return TorchPairScorer(model, max_length)
-    from aptrank.rankers.onnx import OnnxPairScorer
+    """A cross-encoder for ``model`` (registry name, hub id or folder) on ``backend`` (one of
+    :data:`aptrank.rankers.backends.BACKENDS`; ``auto`` is resolved to its measured choice)."""
+    from aptrank.rankers import backends
 
-    return OnnxPairScorer(model, quantize=backend == "onnx-int8", max_length=max_length)
+    chosen = backends.resolve(model, "pair", backend, max_length)
+    scorer: PairScorer = backends.build(model, "pair", chosen, max_length)
+    return scorer

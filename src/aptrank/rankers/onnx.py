@@ -29,7 +29,7 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -229,8 +229,11 @@ def _check(path: Path, reference: np.ndarray, inputs: dict, tolerance: float) ->
     return diff
 
 
-def _export(folder: str, kind: str, dest: Path) -> dict[str, Any]:
-    """Export ``folder`` (fp32) into ``dest``: model.onnx, tokenizer.json, meta.json."""
+def _export(folder: str, kind: str, dest: Path, optimize: bool = True) -> dict[str, Any]:
+    """Export ``folder`` (fp32) into ``dest``: model.onnx, tokenizer.json, meta.json.
+
+    ``optimize=False`` keeps the plain export (standard ONNX operators only, no ONNX Runtime
+    contrib ops): what other runtimes read."""
     import torch
 
     started = time.perf_counter()
@@ -263,8 +266,12 @@ def _export(folder: str, kind: str, dest: Path) -> dict[str, Any]:
     probe = _dummy(meta, vocab, 3, 11, seed=1)  # another shape than traced, with padding
     reference = _torch_reference(hf, probe, output)
     meta["export_diff"] = _check(raw, reference, probe, 1e-4)
-    meta["fused"] = _optimize(raw, dest / "model.onnx", hf.config, reference, probe)
-    raw.unlink()
+    if optimize:
+        meta["fused"] = _optimize(raw, dest / "model.onnx", hf.config, reference, probe)
+        raw.unlink()
+    else:
+        meta["fused"] = {}
+        raw.rename(dest / "model.onnx")
     st_model.tokenizer.backend_tokenizer.save(str(dest / "tokenizer.json"))
     meta["versions"] = _versions()
     (dest / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -382,17 +389,26 @@ def _session(path: Path, threads: int | None = None) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-class _Runner:
-    """A cached export: tokenizer, session and length-sorted, per-batch-padded execution."""
+#: One forward pass: the padded inputs by name -> the model's first output.
+Infer = Callable[[dict[str, np.ndarray]], np.ndarray]
 
-    def __init__(
-        self, model: str, kind: str, quantize: bool, max_length: int | None, threads: int | None
-    ) -> None:
+
+def ort_infer(path: Path, threads: int | None = None) -> Infer:
+    """An ONNX Runtime session on ``path`` as an :data:`Infer` (thread-safe)."""
+    session = _session(path, threads)
+    return lambda inputs: session.run(None, inputs)[0]
+
+
+class _Runner:
+    """A cached export: tokenizer, a runtime's forward pass and length-sorted, per-batch-padded
+    execution."""
+
+    def __init__(self, folder: Path, max_length: int | None, infer: Infer) -> None:
         try:
             from tokenizers import Tokenizer
         except ImportError:
             raise MissingDependencyError("ONNX backends", "tokenizers", "onnx") from None
-        self.folder = export_folder(model, kind, quantize)
+        self.folder = folder
         self.meta = json.loads((self.folder / "meta.json").read_text())
         self.max_length = int(max_length or self.meta["max_length"])
         if not 2 < self.max_length <= self.meta["max_positions"]:
@@ -403,7 +419,7 @@ class _Runner:
         self.tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.max_length, strategy="longest_first")
-        self.session = _session(self.folder / "model.onnx", threads)
+        self.infer = infer
 
     def run(
         self, items: Sequence[Any], batch_size: int, show_progress: bool
@@ -421,7 +437,7 @@ class _Runner:
             for b in range(0, len(order), batch_size):
                 idx = order[b : b + batch_size]
                 inputs = self._pad([encodings[i] for i in idx])
-                yield idx + start, inputs["attention_mask"], self.session.run(None, inputs)[0]
+                yield idx + start, inputs["attention_mask"], self.infer(inputs)
                 if bar is not None:
                     bar.update(len(idx))
         if bar is not None:
@@ -493,9 +509,17 @@ class _OnnxModel:
         max_length: int | None = None,
         threads: int | None = None,
     ) -> None:
+        folder = export_folder(model, self.kind, quantize)
+        infer = ort_infer(folder / "model.onnx", threads)
+        self._open(model, "onnx-int8" if quantize else "onnx", folder, max_length, infer)
+
+    def _open(
+        self, model: str, backend: str, folder: Path, max_length: int | None, infer: Infer
+    ) -> None:
+        """Serve ``folder`` (an export with tokenizer.json and meta.json) through ``infer``."""
         self.model = model
-        self.backend = "onnx-int8" if quantize else "onnx"
-        self._runner = _Runner(model, self.kind, quantize, max_length, threads)
+        self.backend = backend
+        self._runner = _Runner(folder, max_length, infer)
         self.max_length = self._runner.max_length
 
 
