@@ -242,3 +242,20 @@ def test_probe_texts():
     assert len(docs) == len(set(docs)) > len(probe.PASSAGES)
     assert max(map(len, docs)) > 3 * max(map(len, probe.PASSAGES)) * 0.8  # long ones too
     assert len(probe.pairs()) == len(probe.QUERIES) * len(probe.PASSAGES)
+
+
+def test_serve_backend_option_reaches_every_encoder_stage_on_torch(tiny: str):
+    pytest.importorskip("fastapi")
+    from aptrank.experiment import walk
+    from aptrank.serve.models import served_models
+
+    pipelines = [f"fuse(dense:{tiny},dense:{tiny}[backend=onnx])", f"ce:{tiny}"]
+    models = served_models(pipelines, backend="auto")
+    stages = [s for m in models for s in walk(m.ranker) if hasattr(s, "cfg")]
+    backends = [getattr(s.cfg, "backend", None) for s in stages]
+    assert backends.count("auto") == 2 and backends.count("onnx") == 1  # a named one is kept
+    assert all(
+        s.cfg.backend == "torch" for m in served_models(pipelines[1:]) for s in walk(m.ranker)
+    )
+    with pytest.raises(AptrankError, match="unknown backend 'fastest'"):
+        served_models(pipelines, backend="fastest")

@@ -14,6 +14,11 @@ PIPELINE_HELP = (
     "/v1/embeddings; with --corpus every retrieving pipeline (BM25 too) serves /v1/search. "
     "Stage options pick the backend, e.g. 'ce:<model>\\[backend=onnx-int8]'."
 )
+BACKEND_HELP = (
+    "Backend of every bi- and cross-encoder stage left on the default torch (trained folders "
+    "too): onnx, onnx-int8, openvino, openvino-bf16, or auto: the fastest within a fidelity "
+    "bound, measured once per model and machine and cached."
+)
 
 
 def serve(
@@ -52,6 +57,7 @@ def serve(
     drain_seconds: float = typer.Option(
         _D.drain_s, help="On shutdown: seconds of readiness false before the server stops."
     ),
+    backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="JSON lines."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
 ) -> None:
@@ -92,7 +98,7 @@ def serve(
         api_key = os.environ.get(api_key_env, "")
         if not api_key:
             raise AptrankError(f"--api-key-env {api_key_env}: that environment variable is empty")
-    models = served_models(pipeline, corpus=corpus is not None)
+    models = served_models(pipeline, corpus=corpus is not None, backend=backend)
     docs = None
     if corpus is not None:
         from aptrank.data.unjudged import load_unjudged

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aptrank.errors import AptrankError
+from aptrank.rankers.backends import check_backend
 from aptrank.rankers.base import Ranker
 from aptrank.rankers.dense import DenseRanker
 from aptrank.serve.scoring import bi_encoder, score_meaning, score_texts, text_scoring_problem
@@ -95,12 +96,15 @@ def model_name(pipeline: str) -> str:
 
 
 def served_models(
-    pipelines: Sequence[str | tuple[str, Ranker]], corpus: bool = False
+    pipelines: Sequence[str | tuple[str, Ranker]], corpus: bool = False, backend: str | None = None
 ) -> list[ServedModel]:
     """One :class:`ServedModel` per pipeline string (or ``(name, ranker)`` built elsewhere), in
-    order; raises when two share a name or one offers no endpoint."""
+    order; raises when two share a name or one offers no endpoint. ``backend`` (e.g. ``auto``)
+    replaces the default ``torch`` of every bi- and cross-encoder stage (:func:`use_backend`)."""
     from aptrank.rankers import build_ranker
 
+    if backend is not None:
+        check_backend(backend)
     if not pipelines:
         raise AptrankError("serve: give at least one --pipeline")
     models: list[ServedModel] = []
@@ -109,6 +113,8 @@ def served_models(
             name, ranker = model_name(item), build_ranker(item)
         else:
             name, ranker = item
+        if backend is not None:
+            use_backend(ranker, backend)
         model = ServedModel(
             name=name,
             pipeline=item if isinstance(item, str) else ranker.name,
@@ -128,6 +134,18 @@ def served_models(
         no_query_cache(ranker)
         models.append(model)
     return models
+
+
+def use_backend(ranker: Ranker, backend: str) -> None:
+    """Put every bi- and cross-encoder stage still on the default ``torch`` backend, trained
+    folders' stages included, on ``backend``; a stage that names another keeps it. Before the
+    models load (they load lazily)."""
+    from aptrank.experiment import walk
+    from aptrank.rankers.cross_encoder import CrossEncoderRanker
+
+    for stage in walk(ranker):
+        if isinstance(stage, (DenseRanker, CrossEncoderRanker)) and stage.cfg.backend == "torch":
+            stage.cfg = dataclasses.replace(stage.cfg, backend=backend)
 
 
 def no_query_cache(ranker: Ranker) -> None:
