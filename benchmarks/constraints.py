@@ -145,7 +145,7 @@ def part_scifact(args: argparse.Namespace, results: dict[str, Any]) -> dict[str,
     queries = {q: x.text for q, x in ds.judged_queries().items()}
     topical = results["choose"]["chosen"]
     out = {}
-    for spec in (topical, headline_spec(args, results)):
+    for spec in dict.fromkeys((topical, f"constrain({topical})", headline_spec(args, results))):
         out[spec] = ndcg(ds, build_ranker(spec).index(ds.corpus).rank(queries, 100))
         log(f"scifact test {spec}: {out[spec]:.4f}")
     return {"ndcg@10": out, "not_below": out[headline_spec(args, results)] >= out[topical] - 1e-9}
@@ -191,10 +191,37 @@ def headline(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any
     }
 
 
+def goals(results: dict[str, Any]) -> dict[str, bool | None]:
+    """The issue's goals, met or not, from the stored figures (None: not measured)."""
+    h = results.get("headline", {})
+    para = results.get("paraphrase", {}).get("figures", {}).get("paraphrase", {})
+
+    def at_least(value: Any, bound: float) -> bool | None:
+        return None if value is None else value >= bound
+
+    v1 = h.get("v@1")
+    return {
+        "negconstraint accuracy >= 0.90": at_least(h.get("negconstraint_accuracy"), 0.90),
+        "negconstraint ndcg@10 >= 0.85": at_least(h.get("negconstraint_ndcg@10"), 0.85),
+        "v@1 <= 0.10": None if v1 is None else v1 <= 0.10,
+        "accuracy >= rule-only": at_least(
+            h.get("negconstraint_accuracy"), h.get("rule_only_accuracy") or 0.0
+        ),
+        "scorer beats the rule check on generated paraphrases": (
+            None if not para else para.get("model_accuracy", 0) > para["rule_accuracy"]
+        ),
+        "scifact ndcg@10 not below the topical pipeline": results.get("scifact", {}).get(
+            "not_below"
+        ),
+    }
+
+
 def render(results: dict[str, Any]) -> str:
     h = results.get("headline", {})
     lines = ["# Constraint-aware ranking", "", f"Headline pipeline: `{h.get('pipeline')}`", ""]
-    lines += ["```json", json.dumps(h, indent=1), "```", ""]
+    lines += ["```json", json.dumps(h, indent=1), "```", "", "| goal | met |", "|:---|:---|"]
+    marks = {True: "yes", False: "**no**", None: "not measured"}
+    lines += [f"| {g} | {marks[met]} |" for g, met in goals(results).items()] + [""]
     neg = results.get("negconstraint", {}).get("rankers", {})
     if neg:
         lines += ["## NegConstraint (366 queries, test)", ""]

@@ -57,12 +57,12 @@ TABLE = [
     # negations
     (
         "Which drugs do not cause weight gain?",
-        "Which drugs cause weight gain?",
+        "Which drugs do not cause weight gain?",
         [("negation", "cause weight gain"), ("direction", "gain")],
     ),
     (
         "Vitamin D is not linked to fractures",
-        "Vitamin D linked to fractures",
+        "Vitamin D is not linked to fractures",
         [("negation", "linked to fractures")],
     ),
     # directions (antonym roles): the topic keeps the word
@@ -80,6 +80,11 @@ TABLE = [
     ("Aspirin and colorectal cancer risk", "Aspirin and colorectal cancer risk", []),
     ("Exceptional responders to chemotherapy", "Exceptional responders to chemotherapy", []),
     ("cells outside the tumour", "cells outside the tumour", []),
+    (
+        "Exercise improves mechanisms mediated by NO.",
+        "Exercise improves mechanisms mediated by NO.",
+        [("direction", "improves")],
+    ),
     # a bare "without" describing a thing, not excluding it (a long object)
     (
         "Mice without IFN-γ or its receptor are resistant to EAM induced with α-MyHC/CFA.",

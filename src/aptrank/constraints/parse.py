@@ -12,9 +12,11 @@ Three kinds of constraint:
   violates it.
 
 The topical part (:attr:`ParsedQuery.topic`) is the query with its exclusion clauses deleted
-(:func:`delete_exclusion`) and its negation words dropped; direction words stay, they are part of
-the topic. Queries without a constraint pass through unchanged. Anything the rules miss can be
-read by a small local LM (:mod:`aptrank.constraints.lm`).
+(:func:`delete_exclusion`); negations and direction words stay in it (nothing acts on them by
+default, and a dense retriever reads them: dropping "no" from "LDL has no involvement in ..."
+moved the relevant SciFact abstract from rank 1 to 3). Queries without a constraint pass
+through unchanged. Anything the rules miss can be read by a small local LM
+(:mod:`aptrank.constraints.lm`).
 """
 
 from __future__ import annotations
@@ -53,12 +55,6 @@ _FILLER = re.compile(  # articles only in lower case: "The Road to Serfdom" is a
     r"detail(?:s)?|description(?:s)?|information|aspect(?:s)?|focus))\b\s*)+"
 )
 _NEGATION = re.compile(r"\b(?:not|no|never|none|nor|neither|cannot)\b|n['’]t\b", re.I)
-_NEG_SPAN = re.compile(
-    r"\b(?:(?:do|does|did|is|are|was|were|can|could|should|would|will|has|have|had)\s+not|"
-    r"(?:do|does|did|is|are|was|were|ca|could|should|would|wo|has|have|had)n['’]t|cannot|"
-    r"not|never|no)\b\s*",
-    re.IGNORECASE,
-)
 _DIRECTION_PAIRS = [
     ("increase", "decrease"), ("increases", "decreases"), ("increased", "decreased"),
     ("increasing", "decreasing"), ("higher", "lower"), ("raise", "lower"), ("raises", "lowers"),
@@ -243,11 +239,12 @@ def parse_query(query: str) -> ParsedQuery:
         constraints.append(Constraint("exclusion", m.group("obj").strip(), m.group("cue")))
     topic = delete_exclusion(query) if matches else query
     for m in _NEGATION.finditer(topic):
+        if m.group(0).isupper() and len(m.group(0)) > 1:
+            continue  # an acronym ("mediated by NO"), not a negation
         clause = re.split(r"[,;.?!]", topic[m.end() :], maxsplit=1)[0].strip()
-        constraints.append(Constraint("negation", clause or topic, m.group(0)))
+        if clause:
+            constraints.append(Constraint("negation", clause, m.group(0)))
         break  # one negation per query: the first one decides what is negated
-    if any(c.kind == "negation" for c in constraints):
-        topic = _tidy(_NEG_SPAN.sub("", topic))
     for m in _DIRECTION.finditer(topic):
         word = m.group(1).lower()
         constraints.append(Constraint("direction", word, word, opposite=DIRECTIONS[word]))
