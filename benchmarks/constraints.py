@@ -36,7 +36,7 @@ from inference import machine, versions  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 TOPICAL = ("bm25", "dense", "fuse(bm25,dense)")
-PARTS = ("choose", "paraphrase", "negconstraint", "scifact", "latency")
+PARTS = ("choose", "paraphrase", "negconstraint", "scifact", "latency", "transfer")
 MPNET = "dense:all-mpnet-base-v2[max_length=256]"
 #: parts that run again to add what is missing (NegConstraint: each pipeline measured once)
 RESUMED = ("negconstraint",)
@@ -177,6 +177,40 @@ def part_latency(args: argparse.Namespace, results: dict[str, Any]) -> dict[str,
     }
 
 
+def part_transfer(args: argparse.Namespace, _: dict[str, Any]) -> dict[str, Any]:
+    """Diagnosis only (nothing is chosen on it): the scorer's and the rule check's violation
+    strengths on NegConstraint's judged satisfier and violator of each query."""
+    import numpy as np
+
+    from aptrank.constraints.check import RuleChecker
+    from aptrank.constraints.parse import parse_query
+    from aptrank.constraints.scorer import load_scorer
+    from aptrank.data import load_dataset
+
+    ds = load_dataset("negconstraint", "test")
+    checker = RuleChecker.from_texts(d.full_text for d in ds.corpus.values())
+    sat, vio = [], []
+    for q, judged in ds.qrels.items():
+        parsed = parse_query(ds.queries[q].text)
+        if parsed.exclusions:
+            for docs, grade in ((sat, 2), (vio, 0)):
+                docs += [(parsed, ds.corpus[d].full_text) for d, g in judged.items() if g == grade]
+    out: dict[str, Any] = {"queries": len(sat)}
+    scorer = load_scorer(args.model, args.max_length)
+    for name, strengths in (
+        ("rule check", lambda items: [checker.violation(p, t) for p, t in items]),
+        ("scorer", lambda items: scorer.violations(items)),
+    ):
+        s_, v_ = np.array(strengths(sat)), np.array(strengths(vio))
+        out[name] = {
+            "satisfiers_flagged": float((s_ >= 0.5).mean()),
+            "violators_flagged": float((v_ >= 0.5).mean()),
+            "pair_accuracy": float(((v_ > s_) + 0.5 * (v_ == s_)).mean()),
+        }
+        log(f"transfer {name}: {out[name]}")
+    return out
+
+
 def headline(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
     neg = results.get("negconstraint", {}).get("rankers", {})
     spec = headline_spec(args, results)
@@ -243,7 +277,7 @@ def render(results: dict[str, Any]) -> str:
                 f"{f.get('rules_and_model_accuracy', float('nan')):.3f} |"
             )
         lines.append("")
-    for name in ("choose", "scifact", "latency"):
+    for name in ("choose", "scifact", "latency", "transfer"):
         if name in results:
             body = {k: v for k, v in results[name].items() if k not in ("machine", "versions")}
             lines += [f"## {name}", "", "```json", json.dumps(body, indent=1), "```", ""]
@@ -269,6 +303,7 @@ def main() -> None:
         "negconstraint": part_negconstraint,
         "scifact": part_scifact,
         "latency": part_latency,
+        "transfer": part_transfer,
     }
     for name in args.parts.split(","):
         if name in results and not args.force and name not in RESUMED:
