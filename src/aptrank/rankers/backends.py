@@ -32,7 +32,6 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +125,7 @@ class Choice:
 def machine() -> dict[str, Any]:
     """What makes a speed measurement transferable: CPU model, SIMD flags, cores, threads and
     runtime versions."""
-    from aptrank.rankers.onnx import physical_cores
+    from aptrank.rankers.onnx import _versions, physical_cores
 
     name, flags = "unknown", set[str]()
     try:
@@ -137,18 +136,12 @@ def machine() -> dict[str, Any]:
                 flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    versions: dict[str, str | None] = {}
-    for package in _RUNTIMES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
     return {
         "cpu": name,
         "simd": [f for f in _SIMD if f in flags],
         "physical_cores": physical_cores(),
         "torch_threads": _torch_threads(),
-        "versions": versions,
+        "versions": _versions(_RUNTIMES),
     }
 
 

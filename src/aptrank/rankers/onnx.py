@@ -97,9 +97,10 @@ def physical_cores() -> int:
     return max(1, len(cores))
 
 
-def _versions() -> dict[str, str | None]:
+def _versions(names: Sequence[str] = _VERSIONED) -> dict[str, str | None]:
+    """Installed versions of ``names`` (None where absent)."""
     out: dict[str, str | None] = {}
-    for name in _VERSIONED:
+    for name in names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
