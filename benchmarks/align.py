@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +106,7 @@ def best_cpu(align: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    from inference import machine, versions
+    from inference import stamp
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="scifact")
@@ -158,9 +157,7 @@ def main() -> None:
         "run_metrics": metrics,
         "command": [sys.executable, *sys.argv],
         "run_command": f"aptrank run {args.dataset} --out {args.out}",
-        "machine": {**machine(len(os.sched_getaffinity(0))), "gpu": None},
-        "versions": versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **stamp(),
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "align.json").write_text(json.dumps(report, indent=2) + "\n")

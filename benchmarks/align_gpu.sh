@@ -13,12 +13,6 @@
 # A lent machine has no internet: all-mpnet-base-v2 must be in its model cache beforehand (the
 # PyPI parts, see ../shared/MODELS.md; benchmarks/device/2026-11-27-h200/README.md shows how it
 # was carried in 64 MiB calls as fp16 parts).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
-export APTRANK_DEVICE=${APTRANK_DEVICE:-cuda}
-if [ "$APTRANK_DEVICE" != cpu ]; then
-    "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU visible')"
-fi
+source "$(dirname "$0")/gpu_env.sh"
 "$PY" benchmarks/align_recipes.py --results align-gpu --base all-mpnet-base-v2 \
     --epochs 3 --loss cached-mnrl --batch-size 128 --lr 2e-5 "$@"

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def main() -> None:
-    from inference import machine, versions
+    from inference import stamp
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="negconstraint")
@@ -59,10 +57,7 @@ def main() -> None:
         },
         "align": align,
         "run_command": f"aptrank run {args.dataset} --out {args.out}",
-        "command": [sys.executable, *sys.argv],
-        "machine": {**machine(len(os.sched_getaffinity(0))), "gpu": None},
-        "versions": versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **stamp(),
     }
     (RESULTS / "align-kfold.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / "align-kfold.md").write_text(to_markdown(report))

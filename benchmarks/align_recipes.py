@@ -2,10 +2,13 @@
 (e.g. more epochs), every candidate on the dev slice and on test (all and unseen queries).
 
     python benchmarks/align_recipes.py --epochs 3 [--max-length 128] [--lr 2e-5]
-        [--dataset scifact] [--no-adapter]
+        [--dataset scifact] [--no-adapter] [--out runs/align-recipes/NAME]
 
 Appends one entry per recipe to ``benchmarks/results/align-recipes.json`` (and rewrites
 ``align-recipes.md``). The dev slice is what a recipe would be chosen on; test is reported.
+The models are kept under ``--out`` (default ``runs/align-recipes/<recipe name>``, ignored by
+git), so each entry's pipelines point at folders that exist; ``--out ''`` uses a temporary
+folder and keeps nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def main() -> None:
-    from inference import machine, versions
+    from inference import stamp
 
     from aptrank.train.align import AlignConfig, align
 
@@ -39,6 +41,7 @@ def main() -> None:
     parser.add_argument("--base", default="all-MiniLM-L6-v2", help="the encoder aligned")
     parser.add_argument("--results", default="align-recipes", help="results file stem")
     parser.add_argument("--no-adapter", action="store_true")
+    parser.add_argument("--out", default=None, help="where the models are kept ('' keeps nothing)")
     parser.add_argument(
         "--adapter-select",
         choices=("guarded", "dev"),
@@ -62,13 +65,20 @@ def main() -> None:
         finetune_options=recipe,
         adapter_options={"select": args.adapter_select},
     )
+    name = ",".join(
+        f"{k}={v:g}" if not isinstance(v, str) else f"{k}={v}" for k, v in recipe.items()
+    )
+    name += "" if args.base == "all-MiniLM-L6-v2" else f",base={args.base}"
+    name += "" if args.adapter_select == "guarded" else f",adapter_select={args.adapter_select}"
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        result = align(config, Path(tmp) / "models", say=print)
+        out = Path(tmp) if args.out == "" else Path(args.out or f"runs/align-recipes/{name}")
+        result = align(config, out / "models", say=print)
     entry = {
         "recipe": recipe,
         "adapter": not args.no_adapter,
         "adapter_select": args.adapter_select,
+        "models": None if args.out == "" else str((out / "models").resolve()),
         "selected": result["selected"],
         "dev_ndcg@10": result["dev_ndcg@10"],
         "dev_unseen": result["dev_unseen"],
@@ -77,20 +87,12 @@ def main() -> None:
         "seconds": result["seconds"],
         "wall_minutes": round((time.perf_counter() - start) / 60, 1),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        "command": [sys.executable, *sys.argv],
-        "machine": {**machine(len(os.sched_getaffinity(0))), "gpu": gpu()},
-        "versions": versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **stamp(gpu=gpu()),
     }
     path = RESULTS / f"{args.results}.json"
     data = (
         json.loads(path.read_text()) if path.exists() else {"dataset": args.dataset, "recipes": {}}
     )
-    name = ",".join(
-        f"{k}={v:g}" if not isinstance(v, str) else f"{k}={v}" for k, v in recipe.items()
-    )
-    name += "" if args.base == "all-MiniLM-L6-v2" else f",base={args.base}"
-    name += "" if args.adapter_select == "guarded" else f",adapter_select={args.adapter_select}"
     data["recipes"][name] = entry
     path.write_text(json.dumps(data, indent=2) + "\n")
     (RESULTS / f"{args.results}.md").write_text(to_markdown(data))

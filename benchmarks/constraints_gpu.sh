@@ -7,14 +7,8 @@
 # or judgment is used to build or choose anything.
 #
 #   APTRANK_DATA=../shared/data bash benchmarks/constraints_gpu.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
+source "$(dirname "$0")/gpu_env.sh"
 APTRANK=${APTRANK:-.venv/bin/aptrank}
-export APTRANK_DEVICE=${APTRANK_DEVICE:-cuda}
-if [ "$APTRANK_DEVICE" != cpu ]; then
-    "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU visible')"
-fi
 WORK=${WORK:-runs/constraints-gpu}
 mkdir -p "$WORK" benchmarks/results/constraints-gpu
 "$APTRANK" constraints generate scifact --out "$WORK/pairs" --n 30000 --dev 2000 --max-words 180

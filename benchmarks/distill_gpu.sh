@@ -9,11 +9,7 @@
 # benchmarks/results/distill-gpu.{json,md,png}.
 #
 #   APTRANK_DATA=../shared/data bash benchmarks/distill_gpu.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
-export APTRANK_DEVICE=${APTRANK_DEVICE:-cuda}
-"$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU visible')"
+source "$(dirname "$0")/gpu_env.sh"
 "$PY" benchmarks/distill.py --name distill-gpu \
     --parts teachers judges teach students throughput --epochs 3 --per-query 12 \
     --depth 100 --synthetic-docs 8000 --sizes 0 500 1000 2000 \

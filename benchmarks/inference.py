@@ -86,6 +86,17 @@ def versions() -> dict[str, str]:
     return out
 
 
+def stamp(threads: int | None = None, gpu: Any = None) -> dict[str, Any]:
+    """What every part of a results file records about itself: the command that made it, the
+    machine (``threads``: those the part used, default all available), versions and time."""
+    return {
+        "command": [sys.executable, *sys.argv],
+        "machine": {**machine(threads or len(os.sched_getaffinity(0))), "gpu": gpu},
+        "versions": versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def load_backend(kind: str, backend: str, threads: int) -> tuple[Any, dict[str, float]]:
     """The encoder or pair scorer of ``backend``, with the one-off export and load times."""
     from aptrank.rankers import encoders

@@ -10,13 +10,7 @@
 #
 # The packaged Qwen GGUF is ~400 MB: a lent GPU machine without internet needs it in its cache
 # (APTRANK_CACHE/models) beforehand.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
-export APTRANK_DEVICE=${APTRANK_DEVICE:-cuda}
-if [ "$APTRANK_DEVICE" != cpu ]; then
-    "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU visible')"
-fi
+source "$(dirname "$0")/gpu_env.sh"
 "$PY" benchmarks/rl.py --name rl-gpu \
     --policy qwen2.5-coder-0.5b-instruct --steps 300 --generations 8 --batch 64 \
     --summary-steps 300 --summary-tokens 40 --summary-words 150 --summary-batch 64 --summary-lr 5e-6 \

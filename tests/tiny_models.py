@@ -10,6 +10,22 @@ WORDS = (
 ).split()
 
 
+#: texts the backend tests encode: plain, one word, empty, longer than max_length 64 (cut),
+#: and with out-of-vocabulary pieces ([UNK])
+TEXTS = [
+    "cats purr and sleep all day",
+    "dogs bark at the mailman",
+    "the stock market fell sharply today",
+    "cats",
+    "",
+    " ".join(WORDS * 3),
+    "prices of pet food companies rose while dogs and cats sleep together all day long",
+    "unknownword zebra cats",
+]
+#: (query, text) pairs the pair-scorer tests score, an empty query among them
+PAIRS = [(q, d) for q in ("cats sleeping", "stock market", "") for d in TEXTS]
+
+
 def tiny_bert_folder(folder: Path, seed: int = 0) -> Path:
     """A sentence-transformers folder (BERT: 2 layers, width 32; mean pooling; normalize)."""
     import torch

@@ -25,16 +25,7 @@ from aptrank.rankers.encoders import (  # noqa: E402
     load_pair_scorer,
 )
 from aptrank.rankers.registry import build_ranker  # noqa: E402
-from tests.tiny_models import WORDS, tiny_bert_folder  # noqa: E402
-
-TEXTS = [
-    "cats purr and sleep all day",
-    "dogs bark at the mailman",
-    "",
-    " ".join(WORDS * 3),  # longer than max_length 64: truncated
-    "prices of pet food companies rose while dogs and cats sleep together all day long",
-]
-PAIRS = [(q, d) for q in ("cats sleeping", "stock market") for d in TEXTS]
+from tests.tiny_models import PAIRS, TEXTS, tiny_bert_folder  # noqa: E402
 
 
 @pytest.fixture(scope="module")

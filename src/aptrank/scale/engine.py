@@ -225,34 +225,59 @@ def record(stats: JobStats) -> None:
     )
 
 
+class Tally:
+    """The bookkeeping both engines share: each batch's compute time, when its result reached
+    the caller, and the time the caller spent on it; :meth:`record` turns it into a
+    :class:`JobStats` (nothing is recorded for a job that finished no batch)."""
+
+    def __init__(self, start: float) -> None:
+        self.start = start  #: ``time.perf_counter()`` when the batches were handed over
+        self.times: list[float] = []
+        self.arrivals: list[float] = []
+        self.driver = 0.0
+
+    def arrived(self, seconds: float) -> float:
+        """A result arrived that took ``seconds`` to compute; returns the arrival time."""
+        handed = time.perf_counter()
+        self.times.append(seconds)
+        self.arrivals.append(handed - self.start)
+        return handed
+
+    def handled(self, handed: float) -> None:
+        """The caller is done with the result that arrived at ``handed``."""
+        self.driver += time.perf_counter() - handed
+
+    def record(self, name: str, engine: str, workers: int, began: float, **extra: float) -> None:
+        if not self.times:
+            return
+        record(
+            JobStats(
+                name=name,
+                engine=engine,
+                batches=len(self.times),
+                workers=workers,
+                wall_s=time.perf_counter() - began,
+                compute_s=sum(self.times),
+                driver_s=self.driver,
+                batch_s=(*self.times,),
+                arrival_s=(*self.arrivals,),
+                **extra,
+            )
+        )
+
+
 def _run_local(tasks: Iterable[T], local: Callable[[T], R], name: str) -> Iterator[tuple[T, R]]:
     start = time.perf_counter()
-    times: list[float] = []
-    arrivals: list[float] = []
-    driver = 0.0
+    tally = Tally(start)
     try:
         for task in tasks:
             began = time.perf_counter()
             result = local(task)
-            handed = time.perf_counter()
-            times.append(handed - began)
-            arrivals.append(handed - start)
+            handed = tally.arrived(time.perf_counter() - began)
             yield task, result
-            driver += time.perf_counter() - handed
+            tally.handled(handed)
     finally:
-        if times:
-            stats = JobStats(
-                name=name,
-                engine="local",
-                batches=len(times),
-                workers=1,
-                wall_s=time.perf_counter() - start,
-                compute_s=sum(times),
-                driver_s=driver,
-                batch_s=(*times,),
-                arrival_s=(*arrivals,),
-            )
-            record(stats)
+        tally.record(name, "local", 1, start)
 
 
 def map_batches(

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from aptrank.errors import AptrankError
-from aptrank.scale.engine import EngineConfig, JobStats, Remote, record, require_ray
+from aptrank.scale.engine import EngineConfig, Remote, Tally, require_ray
 
 logger = logging.getLogger(__name__)
 
@@ -186,35 +186,18 @@ def run_on_ray(
         num_cpus=config.worker_cpus,
         num_gpus=config.worker_gpus or None,
     )
-    times: list[float] = []
-    arrivals: list[float] = []
+    tally = Tally(submitted_at)
     ready: list[float] = []
-    driver = 0.0
     results = dataset.iter_rows()
     try:
         for row in results:
             result, error, seconds, actor_ready = pickle.loads(row["result"])
             if error is not None:
                 raise error
-            handed = time.perf_counter()
-            times.append(seconds)
-            arrivals.append(handed - submitted_at)
+            handed = tally.arrived(seconds)
             ready.append(actor_ready)
             yield tasks[int(row["index"])], result
-            driver += time.perf_counter() - handed
+            tally.handled(handed)
     finally:
-        if times:
-            stats = JobStats(
-                name=name,
-                engine="ray",
-                batches=len(times),
-                workers=workers,
-                wall_s=time.perf_counter() - start,
-                compute_s=sum(times),
-                driver_s=driver,
-                init_s=init,
-                startup_s=max(0.0, min(ready) - submitted),
-                batch_s=(*times,),
-                arrival_s=(*arrivals,),
-            )
-            record(stats)
+        startup = max(0.0, min(ready) - submitted) if ready else 0.0
+        tally.record(name, "ray", workers, start, init_s=init, startup_s=startup)
