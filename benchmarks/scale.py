@@ -1,7 +1,8 @@
 """The Ray engine against the local one on SciFact: same outputs, wall times, and a cost model.
 
-    python benchmarks/scale.py [--quick] [--cluster] [--workers 1] [--worker-cpus 2]
-        [--docs N] [--queries N] [--depth 30] [--chunk-size 1024] [--out DIR]
+    python benchmarks/scale.py [--quick] [--cluster | --cluster-from FILE] [--repeats 1]
+        [--workers 1] [--worker-cpus 2] [--docs N] [--queries N] [--depth 30]
+        [--chunk-size 1024] [--out DIR]
 
 (a) Corpus encoding: all-MiniLM-L6-v2 over SciFact's corpus (title + text, the dense ranker's
     defaults: batch 64, chunks of 1024 documents = one Ray batch each).
@@ -14,12 +15,19 @@ Outputs are compared (embeddings to 1e-5, labels to 1e-6); Ray's overhead at one
 wall time over the local one (start-up of Ray itself reported apart), and the cost model turns the
 measured per-batch time and Ray's per-batch overhead into the throughput of N workers.
 
+``--repeats N`` runs each job N times on each engine, alternating which goes first (local,
+Ray; Ray, local; ...), each from a cold cache: on a shared 2-core machine two runs of the same
+job differ by several per cent, so the overhead reported is the median of the N paired ratios
+(every run kept in the file). The cost model uses the Ray run of the median pair.
+
 ``--cluster`` then starts a Ray head and a second node with ``ray start`` on loopback (one CPU
 each), runs the labelling job on them through ``--ray-address`` with one actor per node, and runs
 ``aptrank evaluate --pipeline bm25 --pipeline dense`` as a command on the local engine and on the
 cluster (``--engine ray --ray-address``), each from cold caches: same metrics.json, same cached
 embeddings. ``--quick`` (a few hundred documents, ten queries) prints its report and writes
-nothing under benchmarks/results/. Otherwise writes benchmarks/results/scale.json and scale.md.
+nothing under benchmarks/results/. ``--cluster-from FILE`` keeps the cluster block of an earlier
+results file instead (it keeps its own date and command). Otherwise writes
+benchmarks/results/scale.json and scale.md.
 """
 
 from __future__ import annotations
@@ -55,20 +63,34 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def compare(
-    name: str, local: dict[str, Any], ray: dict[str, Any], diff: float, tol: float
+    name: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]], diff: float, tol: float
 ) -> dict[str, Any]:
-    ray_wall = ray["wall_s"]
+    """The job's figures over its (local, Ray) runs: the median pair's, and every run."""
+    ratios = [ray["wall_s"] / local["wall_s"] - 1 for local, ray in pairs]
+    middle = sorted(range(len(ratios)), key=ratios.__getitem__)[(len(ratios) - 1) // 2]
+    local, ray = pairs[middle]
     out = {
         "local": local,
         "ray": ray,
         "max_abs_diff": diff,
         "tolerance": tol,
         "same_outputs": diff <= tol,
-        "ray_overhead": round(ray_wall / local["wall_s"] - 1, 4),
+        "ray_overhead": round(ratios[middle], 4),
+        "repeats": [
+            {
+                "local_wall_s": round(a["wall_s"], 2),
+                "ray_wall_s": round(b["wall_s"], 2),
+                "ray_first": i % 2 == 1,
+                "ray_overhead": round(r, 4),
+            }
+            for i, ((a, b), r) in enumerate(zip(pairs, ratios))
+        ],
     }
+    each = ", ".join(f"{r:+.1%}" for r in ratios)
     log(
-        f"{name}: local {local['wall_s']:.1f} s, ray {ray_wall:.1f} s "
-        f"({out['ray_overhead']:+.1%}); max |diff| {diff:.2e} (<= {tol:g}: {out['same_outputs']})"
+        f"{name}: local {local['wall_s']:.1f} s, ray {ray['wall_s']:.1f} s "
+        f"(median {out['ray_overhead']:+.1%} of {each}); max |diff| {diff:.2e} "
+        f"(<= {tol:g}: {out['same_outputs']})"
     )
     return out
 
@@ -107,6 +129,10 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="300 documents, 10 queries; no file")
     parser.add_argument("--cluster", action="store_true", help="also a 2-node loopback cluster")
+    parser.add_argument(
+        "--cluster-from", type=Path, default=None, help="keep this results file's cluster block"
+    )
+    parser.add_argument("--repeats", type=int, default=1, help="runs per job and engine")
     parser.add_argument("--workers", type=int, default=1, help="Ray actors (one: the overhead)")
     parser.add_argument("--worker-cpus", type=float, default=None, help="CPUs per actor")
     parser.add_argument("--docs", type=int, default=None, help="corpus cut (quick: 300)")
@@ -171,33 +197,53 @@ def main() -> None:
     log(f"{ds!r}: {len(ds.corpus)} documents, {len(qids)} queries, {len(pairs)} pairs")
     report = header(args, ds, qids, pairs)
     on_ray = {"cpus": args.cores, "workers": args.workers, "worker_cpus": args.worker_cpus}
-    with engine("local"):
-        log("encoding, local engine")
-        emb_local, enc_local = encode(ds.corpus, args.chunk_size)
+    report["config"]["repeats"] = args.repeats
     with engine("ray", **on_ray):
         log("starting Ray on this machine")
         report["ray_init_s"] = connect(current_engine())
-        log(f"  {report['ray_init_s']:.1f} s; encoding, Ray engine")
-        emb_ray, enc_ray = encode(ds.corpus, args.chunk_size)
-    diff = float(np.max(np.abs(emb_local - emb_ray))) if emb_local.size else 0.0
-    report["encoding"] = compare("encoding", enc_local, enc_ray, diff, 1e-5)
-    with engine("local"):
-        log("labelling, local engine")
-        labels_local, lab_local = label(pairs)
-    with engine("ray", **on_ray):
-        log("labelling, Ray engine")
-        labels_ray, lab_ray = label(pairs)
-    diff = max_label_diff(labels_local, labels_ray)
-    report["labelling"] = compare("labelling", lab_local, lab_ray, diff, 1e-6)
+        log(f"  {report['ray_init_s']:.1f} s")
+    jobs = {
+        "encoding": (lambda: encode(ds.corpus, args.chunk_size), 1e-5),
+        "labelling": (lambda: label(pairs), 1e-6),
+    }
+    outputs: dict[str, Any] = {}
+    for name, (job, tol) in jobs.items():
+        runs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        diff = 0.0
+        for i in range(args.repeats):
+            got: dict[str, Any] = {}
+            for on in ("local", "ray") if i % 2 == 0 else ("ray", "local"):
+                with engine(on, **(on_ray if on == "ray" else {})):
+                    log(f"{name}, {on} engine (run {i + 1} of {args.repeats})")
+                    got[on] = job()
+            if name not in outputs:
+                outputs[name] = got["local"][0]
+            for on in ("local", "ray"):
+                diff = max(diff, output_diff(outputs[name], got[on][0]))
+            runs.append((got["local"][1], got["ray"][1]))
+        report[name] = compare(name, runs, diff, tol)
     walls = [report[j][e]["wall_s"] for j in ("encoding", "labelling") for e in ("local", "ray")]
     ray_total = report["ray_init_s"] + walls[1] + walls[3]
     report["ray_overhead_total"] = round(ray_total / (walls[0] + walls[2]) - 1, 4)
     report["cost_model"] = cost_model(report, args.worker_cpus)
     ray.shutdown()
     if args.cluster:
-        report["cluster"] = run_cluster(args, labels_local)
+        report["cluster"] = run_cluster(args, outputs["labelling"])
+    elif args.cluster_from:
+        kept = json.loads(args.cluster_from.read_text())
+        report["cluster"] = {
+            **kept["cluster"],
+            "kept_from": {k: kept[k] for k in ("created", "command", "machine")},
+        }
     report["load_average_end"] = os.getloadavg()
     write(report, args)
+
+
+def output_diff(a: Any, b: Any) -> float:
+    """Max abs difference of two encodings (arrays) or two label sets."""
+    if isinstance(a, np.ndarray):
+        return float(np.max(np.abs(a - b))) if a.size else 0.0
+    return max_label_diff(a, b)
 
 
 def write(report: dict[str, Any], args: argparse.Namespace) -> None:

@@ -115,16 +115,29 @@ def to_markdown(r: dict[str, Any]) -> str:
         f"{c['ray_workers']} worker(s) of {c['ray_worker_cpus']:g} CPUs; the local engine runs "
         f"{c['torch_threads_local']} torch threads. Every run from a cold cache.",
         "",
-        "| job | local s | Ray s | Ray overhead | max abs diff | same outputs |",
-        "|:---|---:|---:|---:|---:|:---|",
+        "| job | local s | Ray s | Ray overhead | every run (local s / Ray s) | max abs diff "
+        "| same outputs |",
+        "|:---|---:|---:|---:|:---|---:|:---|",
     ]
     for name in ("encoding", "labelling"):
         j = r[name]
+        runs = "; ".join(
+            f"{x['local_wall_s']:.1f} / {x['ray_wall_s']:.1f} ({x['ray_overhead']:+.1%}"
+            f"{', Ray first' if x['ray_first'] else ''})"
+            for x in j.get("repeats", [])
+        )
         lines.append(
             f"| {name} | {j['local']['wall_s']:.1f} | {j['ray']['wall_s']:.1f} | "
-            f"{j['ray_overhead']:+.1%} | {j['max_abs_diff']:.1e} | "
+            f"{j['ray_overhead']:+.1%} | {runs} | {j['max_abs_diff']:.1e} | "
             f"{'yes' if j['same_outputs'] else 'NO'} (tolerance {j['tolerance']:g}) |"
         )
+    repeats = c.get("repeats", 1)
+    if repeats > 1:
+        lines += [
+            "",
+            f"Each job ran {repeats} times on each engine, alternating which engine went first; "
+            "the row shows the pair with the median overhead (the cost model uses its Ray run).",
+        ]
     lines += [
         "",
         f"Starting Ray on this machine took {r['ray_init_s']:.1f} s (once per session); with it, "
@@ -167,7 +180,13 @@ def cluster_markdown(k: dict[str, Any]) -> list[str]:
         "",
         f"`ray start --head` and a second node joined with `ray start --address` "
         f"({k['nodes']} nodes, {k['cpus']:g} CPUs; one 1-CPU actor per node); jobs submitted "
-        f"with `--ray-address {k['address']}`.",
+        f"with `--ray-address {k['address']}`."
+        + (
+            f" (Measured {k['kept_from']['created']} by `{' '.join(k['kept_from']['command'])}`, "
+            "kept from that run.)"
+            if k.get("kept_from")
+            else ""
+        ),
         "",
         f"- Labelling: {lab['wall_s']:.1f} s; max abs diff to the local labels "
         f"{lab['max_abs_diff']:.1e} (same: {'yes' if lab['same_outputs'] else 'NO'}).",
