@@ -189,12 +189,13 @@ async def load(
 
 def run_mode(batching: bool, args: argparse.Namespace, pipelines: list[str], work, out: Path):
     """Every scenario and client count against one server; returns the levels."""
-    server = Server(pipelines, batching, args.threads, out / f"serve-server-{batching}.log")
+    logs = Path(tempfile.gettempdir()) / f"aptrank-serve-server-{batching}.log"
+    server = Server(pipelines, batching, args.threads, logs)
     levels: list[dict[str, Any]] = []
     try:
         student, dense = server.models()
         log(f"server {server.url} (batching {batching}): {student}, {dense}")
-        for scenario in SCENARIOS:
+        for scenario in args.scenarios:
             model = student if scenario == "rerank-student" else dense
             endpoint = "embeddings" if scenario == "embeddings" else "rerank"
             requests = bodies(scenario, model, work)
@@ -203,7 +204,8 @@ def run_mode(batching: bool, args: argparse.Namespace, pipelines: list[str], wor
                 before = server.batch_stats()
                 load_avg = os.getloadavg()[0]
                 result = asyncio.run(
-                    load(server.url, f"/v1/{endpoint}", requests, clients, args.requests,
+                    load(server.url, f"/v1/{endpoint}", requests, clients,
+                         args.embedding_requests if endpoint == "embeddings" else args.requests,
                          args.seconds)
                 )  # fmt: skip
                 after = server.batch_stats()
@@ -308,7 +310,8 @@ def to_markdown(r: dict[str, Any]) -> str:
         f"{m['gpu']}. Server and load generator share the machine (loopback). Student: "
         f"`{c['student']}` ({c['student_found_by']}); bi-encoder: `{c['bi_encoder']}`. "
         f"{c['candidates']} candidates per rerank request; each level at most {c['requests']} "
-        f"requests and {c['seconds']} s.",
+        f"rerank or {c.get('embedding_requests', c['requests'])} embedding requests and "
+        f"{c['seconds']} s.",
         "",
         f"Goals: errors {g['errors']} (goal 0), 503s {g['status_503']}; at 16 clients the "
         f"server's pairs/s over the model's own on the same batches: {ratios} (goal ≥ 0.90); "
@@ -336,7 +339,11 @@ def main() -> None:
     parser.add_argument("--dataset", default="scifact")
     parser.add_argument("--student", default=None, help="the student's folder")
     parser.add_argument("--clients", default="1,4,16,64")
-    parser.add_argument("--requests", type=int, default=400, help="at most, per level")
+    parser.add_argument("--requests", type=int, default=400, help="at most, per rerank level")
+    parser.add_argument(
+        "--embedding-requests", type=int, default=2000, help="at most, per embeddings level"
+    )
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="which, in order")
     parser.add_argument("--seconds", type=float, default=60.0, help="at most, per level")
     parser.add_argument("--candidates", type=int, default=30)
     parser.add_argument("--direct-requests", type=int, default=32, help="per direct measurement")
@@ -346,7 +353,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.clients, args.requests, args.seconds, args.direct_requests = "1,4", 8, 10.0, 8
+        args.embedding_requests = 8
     args.clients = [int(c) for c in args.clients.split(",")]
+    args.scenarios = args.scenarios.split(",")
+    if unknown := set(args.scenarios) - set(SCENARIOS):
+        parser.error(f"--scenarios: unknown {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
     out = Path(args.out or (tempfile.mkdtemp(prefix="aptrank-serve-") if args.quick else RESULTS))
     out.mkdir(parents=True, exist_ok=True)
     for name, value in (("HF_HUB_OFFLINE", "1"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
@@ -373,6 +384,7 @@ def main() -> None:
             "dataset": args.dataset, "student": str(student), "student_found_by": found_by,
             "pipelines": pipelines, "bi_encoder": BI_ENCODER, "candidates": args.candidates,
             "clients": args.clients, "requests": args.requests, "seconds": args.seconds,
+            "embedding_requests": args.embedding_requests, "scenarios": args.scenarios,
             "direct_requests": args.direct_requests, "quick": args.quick,
         },
         "levels": levels,
