@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[all,dev]"
+	$(PIP) install -q -e ".[all,dev,scale]"  # scale: so the tests run the Ray engine too
 	touch $(STAMP)
 
 run: install

@@ -287,7 +287,8 @@ def versions() -> dict[str, str]:
     from inference import versions as base_versions
 
     out = base_versions()
-    for name in ("fastapi", "uvicorn", "httpx", "prometheus-client", "sentence-transformers"):
+    names = ("fastapi", "uvicorn", "uvloop", "httptools", "httpx", "prometheus-client")
+    for name in (*names, "sentence-transformers"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -132,3 +132,20 @@ def test_the_local_engine_never_imports_ray(tmp_path: Path):
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_worker_niceness_defaults_to_rays_and_checks_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    from aptrank.scale.ray_engine import worker_niceness  # imports no Ray
+
+    monkeypatch.delenv("APTRANK_RAY_WORKER_NICENESS", raising=False)
+    assert worker_niceness() is None
+    monkeypatch.setenv("APTRANK_RAY_WORKER_NICENESS", "0")
+    assert worker_niceness() == 0
+    monkeypatch.setenv("APTRANK_RAY_WORKER_NICENESS", "15")
+    assert worker_niceness() == 15
+    for bad in ("high", "20", "-1"):
+        monkeypatch.setenv("APTRANK_RAY_WORKER_NICENESS", bad)
+        with pytest.raises(AptrankError, match="APTRANK_RAY_WORKER_NICENESS"):
+            worker_niceness()

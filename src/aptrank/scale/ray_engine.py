@@ -55,11 +55,34 @@ def connect(config: EngineConfig) -> float:
         log_to_driver=False,
         logging_level=logging.WARNING,
         runtime_env={"env_vars": env} if env else None,
+        # Ray runs its workers at niceness 15: they yield to the driver and Ray's daemons.
+        # APTRANK_RAY_WORKER_NICENESS changes it for a Ray started here (a cluster keeps its
+        # own); benchmarks/scale_niceness.py compares the two, inconclusively so far.
+        _system_config=(
+            {"worker_niceness": niceness}
+            if local and (niceness := worker_niceness()) is not None
+            else None
+        ),
     )
     seconds = time.perf_counter() - start
     where = "a new local Ray" if local else f"the Ray cluster at {config.address}"
     logger.info("joined %s in %.1f s: %s", where, seconds, ray.cluster_resources())
     return seconds
+
+
+def worker_niceness() -> int | None:
+    """The niceness of the workers of a Ray started here: ``APTRANK_RAY_WORKER_NICENESS``
+    (0-19), or None (unset: Ray's own default, 15)."""
+    value = os.environ.get("APTRANK_RAY_WORKER_NICENESS")
+    if value is None or not value.strip():
+        return None
+    try:
+        niceness = int(value)
+    except ValueError:
+        niceness = -1
+    if not 0 <= niceness <= 19:
+        raise AptrankError(f"APTRANK_RAY_WORKER_NICENESS={value!r}: give an integer 0-19")
+    return niceness
 
 
 class _Worker:
