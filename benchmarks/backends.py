@@ -30,7 +30,6 @@ Writes benchmarks/results/backends.json and backends.md (``--out``). Not part of
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -45,7 +44,14 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from inference import candidates, dataset_location, log, search, versions  # noqa: E402
+from inference import (  # noqa: E402
+    backend_parser,
+    backend_setup,
+    candidates,
+    log,
+    search,
+    versions,
+)
 
 RESULTS = Path(__file__).parent / "results"
 MODEL = "all-MiniLM-L6-v2"
@@ -419,35 +425,21 @@ def to_markdown(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="scifact", help="a BEIR folder or dataset name")
-    parser.add_argument("--parts", default="encode,steady,pairs,auto")
-    parser.add_argument("--backends", default=BACKENDS)
+    parser = backend_parser(__doc__, BACKENDS, "encode,steady,pairs,auto", 0, 30, "backends")
     parser.add_argument(
         "--student", default=None, help="cross-encoder folder (default: distill.json's)"
     )
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--depth", type=int, default=30)
-    parser.add_argument("--queries", type=int, default=0, help="test queries to rerank (0: all)")
-    parser.add_argument("--max-docs", type=int, default=0, help="0: the whole corpus")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--out", default=str(RESULTS), help="folder for backends.json/.md")
     args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
+    ds, doc_ids = backend_setup(args)
     from serve import find_student
 
-    from aptrank.data import load_dataset
     from aptrank.rankers import backends as bk
 
-    torch.set_num_threads(args.threads)
     backends = args.backends.split(",")
     if backends[0] != "torch":
         raise SystemExit("--backends must start with torch (the reference)")
     parts = args.parts.split(",")
     student, found_by = find_student(args.student)
-    ds = load_dataset(dataset_location(args.dataset), "test")
-    doc_ids = sorted(ds.corpus)[: args.max_docs or None]
     n_queries = args.queries or len(ds.qrels)
     report: dict[str, Any] = {
         "dataset": ds.name,

@@ -371,29 +371,44 @@ def dataset_location(name: str) -> str:
     return str(shared)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def backend_parser(
+    doc: str, backends: str, parts: str, queries: int, depth: int, name: str
+) -> argparse.ArgumentParser:
+    """The options the backend benchmarks share (this script's and backends.py's)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--dataset", default="scifact", help="a BEIR folder or dataset name")
-    parser.add_argument("--backends", default="torch,onnx,onnx-int8")
-    parser.add_argument("--parts", default="encode,steady,pairs")
+    parser.add_argument("--backends", default=backends)
+    parser.add_argument("--parts", default=parts)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-docs", type=int, default=0, help="0: the whole corpus")
-    parser.add_argument("--queries", type=int, default=50)
-    parser.add_argument("--depth", type=int, default=100)
+    parser.add_argument("--queries", type=int, default=queries, help="test queries (0: all)")
+    parser.add_argument("--depth", type=int, default=depth)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--out", default=str(RESULTS), help="folder for inference.json/.md")
-    args = parser.parse_args()
+    parser.add_argument("--out", default=str(RESULTS), help=f"folder for {name}.json/.md")
+    return parser
+
+
+def backend_setup(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """Offline, ``--threads`` torch threads; the dataset's test split and the documents used."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
     from aptrank.data import load_dataset
-    from aptrank.rankers.onnx import INT8
 
     torch.set_num_threads(args.threads)
+    ds = load_dataset(dataset_location(args.dataset), "test")
+    return ds, sorted(ds.corpus)[: args.max_docs or None]
+
+
+def main() -> None:
+    parser = backend_parser(__doc__, "torch,onnx,onnx-int8", "encode,steady,pairs", 50, 100,
+                            "inference")  # fmt: skip
+    args = parser.parse_args()
+    ds, doc_ids = backend_setup(args)
+    from aptrank.rankers.onnx import INT8
+
     backends = args.backends.split(",")
     parts = args.parts.split(",")
-    ds = load_dataset(dataset_location(args.dataset), "test")
-    doc_ids = sorted(ds.corpus)[: args.max_docs or None]
     report: dict[str, Any] = {
         "dataset": ds.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -25,12 +25,7 @@ from aptrank.rankers.encoders import (  # noqa: E402
     load_pair_scorer,
 )
 from aptrank.rankers.registry import build_ranker  # noqa: E402
-from tests.tiny_models import PAIRS, TEXTS, tiny_bert_folder  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(tiny_bert_folder(tmp_path_factory.mktemp("tiny")))
+from tests.tiny_models import PAIRS, TEXTS  # noqa: E402
 
 
 @pytest.fixture()

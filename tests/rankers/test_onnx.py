@@ -25,12 +25,7 @@ from aptrank.rankers.encoders import (  # noqa: E402
     load_encoder,
     load_pair_scorer,
 )
-from tests.tiny_models import PAIRS, TEXTS, WORDS, tiny_bert_folder  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(tiny_bert_folder(tmp_path_factory.mktemp("tiny")))
+from tests.tiny_models import PAIRS, TEXTS, WORDS  # noqa: E402
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
