@@ -1,32 +1,36 @@
-"""Distillation benchmark on SciFact: every teacher tried, the student scaling curve, throughput.
+"""Distillation benchmark on SciFact: teachers, the student, the student system, throughput.
 
-    python benchmarks/distill.py [--parts teachers judges teach students throughput]
-        [--sizes 0 50 100 200] [--synthetic-docs 800] [--depth 30] [--max-length 256]
+    python benchmarks/distill.py [--parts teachers judges teach students defaults system
+        throughput] [--sizes 200] [--synthetic-docs 800] [--depth 30] [--max-length 256]
+        [--out runs/distill]
 
 CPU configuration (the default): every ranker reranks BM25's top ``--depth`` (30) with max length
 256; the dev slice is 100 training queries (seed 0) and every choice is made on it:
 
 * ``teachers``: each teacher of ``TEACHERS`` reranks the dev slice and the test split (labels
   stored once in the label store; an ensemble's dev figure is cross-fitted); the teacher with the
-  best dev NDCG@10 teaches (the LLM judges are measured separately, they are too slow for this).
+  best dev NDCG@10 teaches. The trained member (``trained:all-mpnet-base-v2``) trains in bf16 and
+  labels with OpenVINO bf16 (``[precision=bf16,backend=openvino-bf16]``): ~3x and ~4x faster than
+  fp32 on a CPU with AMX, and bf16 is how the GPU teacher of 2026-11-27 was trained too.
 * ``judges``: the packaged LLM judges (SmolLM2-135M, Qwen2.5-Coder-0.5B) on a subset of the dev
-  slice (``--judge-queries`` queries x BM25 top ``--judge-depth``), against BM25 and the chosen
-  teacher on the same pairs.
+  slice, against BM25 and the chosen teacher on the same pairs.
 * ``teach``: synthetic queries from ``--synthetic-docs`` random corpus documents (SmolLM2),
   candidates mined from BM25 + MiniLM top-10, labeled by the chosen teacher.
-* ``students``: one MiniLM cross-encoder student per curve point (``--sizes`` synthetic queries;
-  0 = the human training judgments only), scored on dev (selection) and test (reported).
-* ``throughput``: pairs/s of each teacher and of the student on the same ``--pairs`` test pairs,
-  same max length and batch size, one after another in this process (run it on an idle machine).
-* ``gpu-students``: adds the student recipe sweep and curve that ran on a lent GPU (the as-run log
-  ``--gpu-log``, same code, data, teacher labels and fp32 precision; see its folder's README).
-
-The students here train on the CPU budget's recipe (``--epochs 1 --per-query 6``: ~25 min per
-curve point on 2 cores). ``DistillConfig``'s default recipe (3 epochs, 12 triples per synthetic
-query) was chosen on the dev slice by the GPU sweep; here it would take ~1.5 h per point.
+* ``students``: the MiniLM cross-encoder student per curve point (``--sizes``), trained with
+  ``DistillConfig``'s default recipe in fp32 (the CPU default), scored on dev and test, written to
+  ``--out``/models/student-<size>.
+* ``defaults``: dev-slice runs behind two ``DistillConfig`` defaults (``human_sampling``,
+  ``margin_norm``), each trained on this machine.
+* ``system``: the student system (the teacher's cheap members plus the student in place of its
+  model members, fused the same way: pairwise weights on the dev slice, ``norm=global``), the
+  same fusion without the student, paired t-test on test, the unseen subset; both written to
+  ``--out``/models and re-evaluated by ``aptrank evaluate`` in a new process; the headline.
+* ``throughput``: pairs/s of each teacher, its model members and the student on the same
+  ``--pairs`` test pairs, same max length and batch size (run it on an idle machine).
 
 Every part is cached and resumable (labels in the label store, trained models in the cache):
-kill it and run it again. Writes ``benchmarks/results/distill.json`` (merged across parts),
+kill it and run it again. Each part records its own command, machine, versions and time
+(``provenance``). Writes ``benchmarks/results/distill.json`` (merged across parts),
 ``distill.md`` and ``distill.png``. Not part of the test suite.
 """
 
@@ -36,6 +40,7 @@ import argparse
 import json
 import os
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -45,8 +50,9 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).parent))
 DATA = Path(os.environ.get("APTRANK_BENCH_DATA", Path(__file__).parents[2] / "shared" / "data"))
-TRAINED = "trained:all-mpnet-base-v2"
+TRAINED = "trained:all-mpnet-base-v2[precision=bf16,backend=openvino-bf16]"
 MPNET_DENSE = "ranker:dense:all-mpnet-base-v2[max_length=256]"
 TEACHERS = (
     "ranker:bm25",
@@ -59,15 +65,78 @@ TEACHERS = (
     f"ensemble({TRAINED},ranker:bm25,ranker:dense,{MPNET_DENSE})",
 )
 JUDGES = ("llm:smollm2", "llm:qwen")
-PARTS = ("teachers", "judges", "teach", "students", "throughput", "gpu-students")
-GPU_LOG = Path(__file__).parent / "device" / "2026-11-27b-h200" / "call2_students_sweep.json"
+PARTS = ("teachers", "judges", "teach", "students", "defaults", "system", "throughput")
+#: every block of the results file that a part writes, and so carries a ``provenance``
+BLOCKS = {
+    "teachers": "teachers",
+    "judges": "judges",
+    "teach": "synthetic",
+    "students": "students",
+    "defaults": "defaults",
+    "system": "system",
+    "throughput": "throughput",
+}
+
+
+#: blocks whose every entry is one part's output (each entry carries its own provenance)
+PER_ENTRY = ("teachers", "students", "defaults")
+PROVENANCE_KEYS = ("command", "machine", "versions", "created")
+HEADLINE_KEYS = {
+    "teacher": ("spec", "ndcg@10"),
+    "student": ("pipeline", "ndcg@10", "machine"),
+    "student_system": ("pipeline", "ndcg@10", "machine"),
+    "without_student": ("pipeline", "ndcg@10"),
+    "unseen": ("teacher", "student_system", "without_student"),
+    "p_value": (),
+    "speedup": (),
+}
+
+
+def missing_provenance(report: dict[str, Any]) -> list[str]:
+    """Where the results file lacks a part's provenance (or one of its keys), or the headline
+    one of its keys: empty when the file is complete."""
+    missing = []
+    for block in BLOCKS.values():
+        if block not in report:
+            missing.append(block)
+            continue
+        items = report[block].items() if block in PER_ENTRY else [(None, report[block])]
+        for name, entry in items:
+            where = f"{block}.{name}" if name is not None else block
+            if not isinstance(entry, dict):
+                continue
+            stamp_ = entry.get("provenance")
+            if not isinstance(stamp_, dict):
+                missing.append(f"{where}.provenance")
+                continue
+            missing += [f"{where}.provenance.{k}" for k in PROVENANCE_KEYS if k not in stamp_]
+            machine = stamp_.get("machine", {})
+            missing += [
+                f"{where}.provenance.machine.{k}"
+                for k in ("cpu", "cpus_available", "gpu")
+                if k not in machine
+            ]
+    head = report.get("headline", {})
+    for key, inner in HEADLINE_KEYS.items():
+        if key not in head:
+            missing.append(f"headline.{key}")
+        else:
+            missing += [f"headline.{key}.{k}" for k in inner if k not in head[key]]
+    return missing
 
 
 def log(message: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
-NAME = "distill"  #: results file stem; --name changes it (the GPU configuration: distill-gpu)
+NAME = "distill"  #: results file stem; --name changes it
+
+
+def provenance(**extra: Any) -> dict[str, Any]:
+    """The command, machine, versions and time of the part being written."""
+    from inference import stamp
+
+    return {**stamp(), **extra}
 
 
 def load_report() -> dict[str, Any]:
@@ -76,14 +145,8 @@ def load_report() -> dict[str, Any]:
 
 
 def save_report(report: dict[str, Any]) -> None:
-    from aptrank.experiment import package_versions
-
     RESULTS.mkdir(exist_ok=True)
-    report.update(
-        updated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        versions=package_versions(),
-        cpus=len(os.sched_getaffinity(0)),
-    )
+    report["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     (RESULTS / f"{NAME}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
     (RESULTS / f"{NAME}.md").write_text(to_markdown(report))
     if report.get("students"):
@@ -98,8 +161,7 @@ def selection_score(t: dict[str, Any]) -> float:
 
 
 def training_record(folder: Path) -> dict[str, Any]:
-    """Where and how a trained teacher was trained (from its aptrank_train.json): its labels
-    may come from another machine (``aptrank teach --import-labels``)."""
+    """Where and how a trained model was trained (from its aptrank_train.json)."""
     record = json.loads((folder / "aptrank_train.json").read_text())
     keep = ("device", "precision", "global_step", "train_loss", "wall_s", "sizes", "created")
     return {"folder": folder.name, **{k: record.get(k) for k in keep}}
@@ -110,9 +172,8 @@ def part_teachers(
 ) -> None:
     """Every teacher on the dev slice first (cheap figures early), then on the test split.
 
-    ``dev_only`` teachers are not scored on test (a slow teacher the dev slice rules out: a
-    12-layer cross-encoder needs ~50 min for SciFact's 9,000 test pairs on 2 cores); the chosen
-    teacher always is."""
+    ``dev_only`` teachers are not scored on test (a slow teacher the dev slice rules out); the
+    chosen teacher always is."""
     from aptrank.teach.workflow import build_teacher, measure_teacher
 
     teachers = report.setdefault("teachers", {})
@@ -141,6 +202,7 @@ def part_teachers(
             if on_test:
                 entry["ndcg@10"] = t.test_ndcg10
                 entry["first_stage"]["ndcg@10"] = t.first_stage_test_ndcg10
+            entry["provenance"] = provenance()
             log(
                 f"  dev {t.dev_ndcg10:.4f} (cross-fit {t.dev_crossfit_ndcg10}), "
                 f"test {t.test_ndcg10}"
@@ -187,6 +249,7 @@ def part_judges(ctx: Any, report: dict[str, Any], n_queries: int, depth: int) ->
             "labeling": stats,
             "seconds": round(time.perf_counter() - start, 1),
         }
+        out["provenance"] = provenance()
         report["judges"] = out
         save_report(report)
 
@@ -195,65 +258,270 @@ def part_teach(config: Any, report: dict[str, Any]) -> None:
     from aptrank.cli._common import progress_bars
     from aptrank.teach.workflow import teach
 
+    start = time.perf_counter()
     with progress_bars(sys.stderr.isatty()) as bars:
         result = teach(config, progress=bars)
-    report["synthetic"] = result["synthetic"]
+    report["synthetic"] = {
+        **result["synthetic"],
+        "seconds": round(time.perf_counter() - start, 1),
+        "provenance": provenance(),
+    }
     save_report(report)
 
 
-def part_students(dconfig: Any, report: dict[str, Any]) -> None:
+def part_students(dconfig: Any, report: dict[str, Any], models_dir: Path) -> None:
     from aptrank.cli._common import progress_bars
     from aptrank.train.distill import distill
 
     with progress_bars(sys.stderr.isatty()) as bars:
-        result = distill(dconfig, progress=bars)
+        result = distill(dconfig, progress=bars, models_dir=models_dir)
     students = report.setdefault("students", {})
     for size, s in result["students"].items():
-        students[size] = {
-            **students.get(size, {}),
-            "ndcg@10": s["test_ndcg10"],
-            "dev_ndcg@10": s["dev_ndcg10"],
-            "train": s["train"],
-            "folder": s["folder"],
-        }
+        entry = students.setdefault(size, {})
+        entry.update(
+            {
+                "ndcg@10": s["test_ndcg10"],
+                "dev_ndcg@10": s["dev_ndcg10"],
+                "train": {**entry.get("train", {}), **s["train"]},
+                "folder": s["folder"],
+                "model": result["models"].get(f"student-{size}"),
+                "training": training_record(Path(s["folder"])),
+                "recipe": {k: result["config"][k] for k in RECIPE},
+            }
+        )
+        # the machine the student trained on: the first run that trained it (a rerun that
+        # finds it cached keeps that record)
+        entry.setdefault("provenance", provenance())
     report["selected_student"] = result["selected"]
     save_report(report)
 
 
-def part_gpu_students(report: dict[str, Any], path: Path) -> None:
-    """The GPU machine's recipe sweep and curve (its as-run log), apart from ``students``."""
-    from aptrank.train.distill import select_size
+#: the fields of DistillConfig that make a student recipe
+RECIPE = (
+    "student",
+    "loss",
+    "per_query",
+    "epochs",
+    "pairing",
+    "margin_norm",
+    "human_sampling",
+    "human_negatives",
+    "learning_rate",
+    "batch_size",
+    "max_length",
+)
 
-    log = json.loads(path.read_text())
-    report["students_gpu"] = {
-        "source": os.path.relpath(path, Path(__file__).parents[1]),  # from the repo root
-        "teacher": log["teacher"],
-        "recipes": [
-            {
-                "name": r["name"],
-                "change": r["change"],
-                "size": r["size"],
-                **r["train"],
-                "dev_ndcg@10": r["dev"]["ndcg@10"],
-            }
-            for r in log["recipes"]
-            if "dev" in r
-        ],
-        "chosen_recipe": log["chosen"],
-        "curve": {
-            str(c["size"]): {
-                "ndcg@10": c["test"]["ndcg@10"],
-                "dev_ndcg@10": c["dev"]["ndcg@10"],
-                "train": c["train"],
-            }
-            for c in log["curve"]
-            if "test" in c
+#: dev-slice runs behind DistillConfig's defaults: (name, change, synthetic queries)
+DEFAULT_RUNS = (
+    ("human_sampling=random", {"human_sampling": "random"}, 0),
+    ("human_sampling=top", {"human_sampling": "top"}, 0),
+    ("margin_norm=std", {"margin_norm": "std", "epochs": 1.0}, 50),
+    ("margin_norm=none", {"margin_norm": "none", "epochs": 1.0}, 50),
+)
+
+
+def part_defaults(dconfig: Any, report: dict[str, Any]) -> None:
+    """Each run of ``DEFAULT_RUNS`` trained here and scored on the dev slice only."""
+    from aptrank.teach.teachers.base import teacher_id
+    from aptrank.teach.teachers.cross_encoder import CrossEncoderTeacher, CrossEncoderTeacherConfig
+    from aptrank.teach.workflow import (
+        TeachContext,
+        build_teacher,
+        label,
+        ndcg10,
+        stored_run,
+        synthetic_candidates,
+        synthetic_queries,
+    )
+    from aptrank.train.distill import train_student
+
+    out = report.setdefault("defaults", {})
+    ctx = TeachContext(dconfig.teach)
+    try:
+        tid = teacher_id(build_teacher(dconfig.teach.teacher, ctx))
+        synthetic = synthetic_queries(ctx)
+        candidates = synthetic_candidates(ctx, synthetic)
+        pairs = ctx.pairs(ctx.first_stage("dev"), ctx.queries("dev"))
+        for name, change, size in DEFAULT_RUNS:
+            config = replace(dconfig, **change)
+            log(f"defaults: {name} at {size} synthetic queries")
+            folder, sizes = train_student(ctx, config, tid, synthetic, candidates, size)
+            scorer = CrossEncoderTeacher(
+                CrossEncoderTeacherConfig(
+                    str(folder), max_length=config.max_length, batch_size=config.batch_size
+                )
+            )
+            label(ctx, scorer, pairs, f"defaults {name}: dev")
+            entry = out.setdefault(name, {})
+            entry.update(
+                {
+                    "change": change,
+                    "synthetic_queries": size,
+                    "dev_ndcg@10": ndcg10(ctx.qrels("dev"), stored_run(ctx.store, scorer, pairs)),
+                    "train": {**entry.get("train", {}), **sizes},
+                    "training": training_record(folder),
+                }
+            )
+            entry.setdefault("provenance", provenance())
+            log(f"  dev {entry['dev_ndcg@10']:.4f}")
+            save_report(report)
+    finally:
+        ctx.close()
+
+
+def evaluate_in_new_process(dataset: str, pipelines: Sequence[str], out: Path) -> dict[str, float]:
+    """``aptrank evaluate`` on each pipeline in a fresh process: test NDCG@10 per pipeline."""
+    cmd = [sys.executable, "-m", "aptrank", "evaluate", dataset, "--metric", "ndcg@10"]
+    for p in pipelines:
+        cmd += ["--pipeline", p]
+    subprocess.run([*cmd, "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {p: metrics[p]["ndcg@10"] for p in pipelines}
+
+
+def part_system(ctx: Any, report: dict[str, Any], models_dir: Path, dataset: str) -> None:
+    """The student system against the teacher and against the same fusion without the student.
+
+    The teacher's cheap members are its ``ranker:`` members (index signals: BM25 and bi-encoder
+    cosines over cached document embeddings); its model members are the rest. The student
+    takes the model members' place; both fusions are fitted as the teacher was (pairwise
+    logistic weights on the dev slice, ``norm=global``) and written as trained rankers.
+    """
+    from aptrank.diagnose.strata import unseen_queries
+    from aptrank.evaluate.metrics import evaluate
+    from aptrank.evaluate.significance import paired_test
+    from aptrank.teach.workflow import (
+        build_teacher,
+        measure_teacher,
+        split_members,
+        stored_run,
+        write_teacher,
+    )
+
+    chosen = report["chosen_teacher"]["spec"]
+    members = split_members(chosen[len("ensemble(") : -1]) if chosen.startswith("ensemble(") else []
+    cheap = [m for m in members if m.startswith("ranker:")]
+    if not cheap:
+        raise SystemExit(f"the chosen teacher {chosen} has no cheap (ranker:) members")
+    selected = report["selected_student"]
+    student = f"ce:{selected['folder']}"
+    specs = {
+        "teacher": chosen,
+        "student": student,
+        "student_system": f"ensemble({student},{','.join(cheap)})",
+        "without_student": f"ensemble({','.join(cheap)})",
+    }
+    test_q = ctx.queries("test")
+    test_pairs = ctx.pairs(ctx.first_stage("test"), test_q)
+    unseen = unseen_queries(ctx.test.qrels, ctx.train.qrels)
+    out: dict[str, Any] = {"specs": specs, "unseen_queries": len(unseen)}
+    per_query: dict[str, dict[str, float]] = {}
+    for name, spec in specs.items():
+        log(f"system: {name} = {spec}")
+        teacher = build_teacher(spec, ctx)
+        measured = measure_teacher(ctx, spec, teacher, on_test=True)
+        run = stored_run(ctx.store, teacher, test_pairs)
+        per_query[name] = evaluate(ctx.test.qrels, run, ["ndcg@10"]).per_query["ndcg@10"]
+        entry = {
+            "ndcg@10": measured.test_ndcg10,
+            "dev_ndcg@10": measured.dev_ndcg10,
+            "dev_crossfit_ndcg@10": measured.dev_crossfit_ndcg10,
+            "unseen_ndcg@10": sum(per_query[name][q] for q in unseen) / len(unseen),
+            "weights": getattr(getattr(teacher, "fit", None), "weights", None),
+        }
+        if name in ("student_system", "without_student"):
+            folder = write_teacher(
+                ctx,
+                teacher,
+                measured,
+                models_dir,
+                name=name.replace("_", "-"),
+                description=(
+                    f"The {name.replace('_', ' ')} of benchmarks/distill.py: {spec}, weights "
+                    "fitted on the dev slice as the teacher's were."
+                ),
+            )
+            entry["pipeline"] = str(folder)
+        out[name] = entry
+        log(f"  test {entry['ndcg@10']:.4f}, unseen {entry['unseen_ndcg@10']:.4f}")
+    student_model = report["students"][str(selected["size"])].get("model")
+    out["student"]["pipeline"] = student_model
+    test = paired_test(per_query["student_system"], per_query["without_student"])
+    out["paired_t_test"] = {"vs": "without_student", **test.to_dict()}
+    out["paired_t_test_vs_teacher"] = {
+        "vs": "teacher",
+        **paired_test(per_query["student_system"], per_query["teacher"]).to_dict(),
+    }
+    # the written artifacts, evaluated by the CLI in a new process (the same figures expected)
+    pipelines = [out[n]["pipeline"] for n in ("student", "student_system", "without_student")]
+    log("system: aptrank evaluate on the written artifacts, in a new process")
+    cli = evaluate_in_new_process(dataset, pipelines, models_dir.parent / "evaluate")
+    out["cli_evaluate"] = {
+        p: {"ndcg@10": v, "recorded": out[n]["ndcg@10"], "abs_diff": abs(v - out[n]["ndcg@10"])}
+        for n, (p, v) in zip(
+            ("student", "student_system", "without_student"), cli.items(), strict=True
+        )
+    }
+    out["provenance"] = provenance()
+    report["system"] = out
+    report["headline"] = headline(report)
+    save_report(report)
+
+
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    """The block a script reads: test NDCG@10 of teacher, student, student system and the
+    fusion without the student, the p-value, the speedup and the unseen subset."""
+    system = report["system"]
+    teachers = report["teachers"]
+    chosen = report["chosen_teacher"]["spec"]
+    selected = report["students"][str(report["selected_student"]["size"])]
+    trained_on = {
+        "device": selected["training"].get("device"),
+        "precision": selected["training"].get("precision"),
+        **selected["provenance"]["machine"],
+    }
+    speedup = report.get("throughput", {}).get("speedup")
+    sys_ndcg = system["student_system"]["ndcg@10"]
+    teacher_ndcg = teachers[chosen]["ndcg@10"]
+    out = {
+        "dataset": "scifact",
+        "split": "test",
+        "teacher": {"spec": chosen, "ndcg@10": teacher_ndcg},
+        "student": {
+            "pipeline": system["student"]["pipeline"],
+            "ndcg@10": system["student"]["ndcg@10"],
+            "machine": trained_on,
+            "gap_to_teacher": system["student"]["ndcg@10"] - teacher_ndcg,
+        },
+        "student_system": {
+            "pipeline": system["student_system"]["pipeline"],
+            "ndcg@10": sys_ndcg,
+            "machine": trained_on,
+        },
+        "without_student": {
+            "pipeline": system["without_student"]["pipeline"],
+            "ndcg@10": system["without_student"]["ndcg@10"],
+        },
+        "p_value": system["paired_t_test"]["p_value"],
+        "speedup": speedup,
+        "unseen": {
+            "queries": system["unseen_queries"],
+            **{
+                k: system[k]["unseen_ndcg@10"]
+                for k in ("teacher", "student", "student_system", "without_student")
+            },
         },
     }
-    curve = report["students_gpu"]["curve"]
-    best = select_size({int(s): c["dev_ndcg@10"] for s, c in curve.items()})
-    report["students_gpu"]["selected"] = {"size": best, "by": "dev ndcg@10"}
-    save_report(report)
+    out["goals"] = {
+        "student_system >= teacher": sys_ndcg >= teacher_ndcg,
+        "student_system >= 0.75": sys_ndcg >= 0.75,
+        "p < 0.05 vs without_student": out["p_value"] < 0.05
+        and sys_ndcg > out["without_student"]["ndcg@10"],
+        "speedup >= 5": speedup is not None and speedup >= 5,
+        "unseen: student_system >= teacher": out["unseen"]["student_system"]
+        >= out["unseen"]["teacher"],
+    }
+    return out
 
 
 def _time_scorer(teacher: Any, pairs: list[tuple[str, str]], batch: int) -> float:
@@ -268,48 +536,60 @@ def part_throughput(ctx: Any, report: dict[str, Any], n_pairs: int, batch: int) 
     """pairs/s on the same test pairs, same max length and batch size, one scorer at a time.
 
     Ranker teachers score with their indexes built (BM25 statistics, cached document
-    embeddings), which is how they label; a cold document would also need encoding.
+    embeddings), which is how they label. The speedup compares the selected student with the
+    teacher's model members on the same backend (torch fp32, as the student ships).
     """
     from aptrank.teach.teachers.cross_encoder import CrossEncoderTeacher, CrossEncoderTeacherConfig
-    from aptrank.teach.workflow import build_teacher
+    from aptrank.teach.workflow import build_teacher, split_members
 
     first = ctx.first_stage("test")
     all_pairs = ctx.pairs(first, ctx.queries("test"))
     sample = random.Random(0).sample(all_pairs, n_pairs)
     texts = [(qt, dt) for _, qt, _, dt in sample]
-    out = report.setdefault("throughput", {})
-    out.update(
-        pairs=n_pairs,
-        batch_size=batch,
-        max_length=ctx.config.max_length,
-        load_before=os.getloadavg()[0],
-    )
-    pps: dict[str, float] = out.setdefault("pairs_per_s", {})
+    out = report["throughput"] = {
+        "pairs": n_pairs,
+        "batch_size": batch,
+        "max_length": ctx.config.max_length,
+        "load_before": os.getloadavg()[0],
+        "pairs_per_s": {},
+    }
+    pps: dict[str, float] = out["pairs_per_s"]
 
-    def measure(name: str, scorer: Any, pairs: list[tuple[str, str]], entry: dict) -> None:
-        pps[name] = entry["pairs_per_s"] = round(_time_scorer(scorer, pairs, batch), 3)
+    def torch_ce(folder: str) -> Any:
+        config = CrossEncoderTeacherConfig(
+            folder, max_length=ctx.config.max_length, batch_size=batch
+        )
+        return CrossEncoderTeacher(config)
+
+    def measure(name: str, scorer: Any, pairs: list[tuple[str, str]]) -> None:
+        pps[name] = round(_time_scorer(scorer, pairs, batch), 3)
         log(f"throughput {name}: {pps[name]:.2f} pairs/s")
         save_report(report)
 
-    for spec, entry in report.get("teachers", {}).items():
-        measure(spec, build_teacher(spec, ctx), texts, entry)
-    for size, entry in report.get("students", {}).items():
-        config = CrossEncoderTeacherConfig(
-            entry["folder"], max_length=ctx.config.max_length, batch_size=batch
-        )
-        measure(f"student {size}", CrossEncoderTeacher(config), texts, entry)
-    judges = report.setdefault("judges", {})
+    for spec in report.get("teachers", {}):
+        teacher = build_teacher(spec, ctx)
+        measure(spec, teacher, texts)
+        if spec.startswith("trained:"):
+            measure(f"{spec} as torch fp32", torch_ce(teacher.cfg.model), texts)
+    selected = str(report["selected_student"]["size"])
+    measure("student (torch fp32)", torch_ce(report["students"][selected]["folder"]), texts)
     for spec in JUDGES:  # ~1-5 s per pair on 2 cores: a smaller sample
-        measure(spec, build_teacher(spec, ctx), texts[: 2 * batch], judges.setdefault(spec, {}))
-    selected = report.get("selected_student", {}).get("size")
-    if selected is not None:
-        student = pps[f"student {selected}"]
-        out["student_speedup"] = {
-            name: round(student / value, 2)
-            for name, value in pps.items()
-            if not name.startswith("student") and value > 0
-        }
+        measure(spec, build_teacher(spec, ctx), texts[: 2 * batch])
+    chosen = report["chosen_teacher"]["spec"]
+    inner = (
+        split_members(chosen[len("ensemble(") : -1]) if chosen.startswith("ensemble(") else [chosen]
+    )
+    model_members = [f"{m} as torch fp32" for m in inner if m.startswith("trained:")]
+    if model_members:
+        # the teacher's model members each score every pair: their times add up
+        out["model_members"] = model_members
+        out["speedup"] = round(
+            pps["student (torch fp32)"] * sum(1 / pps[m] for m in model_members), 2
+        )
     out["load_after"] = os.getloadavg()[0]
+    out["provenance"] = provenance()
+    if "headline" in report:
+        report["headline"] = headline(report)
     save_report(report)
 
 
@@ -323,21 +603,18 @@ def plot(report: dict[str, Any]) -> None:
     refs = {}
     chosen = report.get("chosen_teacher", {}).get("spec")
     teachers = report.get("teachers", {})
-    if chosen in teachers:
+    if chosen in teachers and teachers[chosen].get("ndcg@10") is not None:
         refs["teacher"] = teachers[chosen]["ndcg@10"]
-    if "ranker:bm25" in teachers:
+    if "ranker:bm25" in teachers and teachers["ranker:bm25"].get("ndcg@10") is not None:
         refs["BM25"] = teachers["ranker:bm25"]["ndcg@10"]
-    if "ranker:dense" in teachers:
-        refs["BM25>>MiniLM cosine"] = teachers["ranker:dense"]["ndcg@10"]
+    system = report.get("system", {})
+    if "student_system" in system:
+        refs["student system"] = system["student_system"]["ndcg@10"]
+        refs["without the student"] = system["without_student"]["ndcg@10"]
     series: dict[str, Any] = {
-        "student (CPU recipe), test": [students[str(s)]["ndcg@10"] for s in sizes],
-        "student (CPU recipe), dev": [students[str(s)]["dev_ndcg@10"] for s in sizes],
+        "student, test": [students[str(s)]["ndcg@10"] for s in sizes],
+        "student, dev": [students[str(s)]["dev_ndcg@10"] for s in sizes],
     }
-    gpu = report.get("students_gpu", {}).get("curve", {})
-    if gpu:
-        series["student, dev-chosen recipe (GPU-trained), test"] = {
-            int(s): v["ndcg@10"] for s, v in gpu.items()
-        }
     uri = scaling_curve(sizes, series, refs)
     (RESULTS / f"{NAME}.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
 
@@ -349,11 +626,42 @@ def fmt(v: Any) -> str:
 def to_markdown(report: dict[str, Any]) -> str:
     cfg = report.get("config", {})
     lines = [
-        f"# Distillation benchmark, SciFact ({report.get('cpus')} CPUs, {report.get('updated')})",
+        f"# Distillation benchmark, SciFact ({report.get('updated')})",
         "",
         f"Rerank BM25 top-{cfg.get('depth')} at max length {cfg.get('max_length')}; dev slice "
-        f"of {cfg.get('dev_size')} training queries (seed {cfg.get('seed')}) for every choice.",
+        f"of {cfg.get('dev_size')} training queries (seed {cfg.get('seed')}) for every choice. "
+        "Each part's command, machine, versions and time are in distill.json (`provenance`).",
         "",
+    ]
+    head = report.get("headline")
+    if head:
+        lines += [
+            "## Headline (SciFact test, NDCG@10)",
+            "",
+            f"| ranker | pipeline | NDCG@10 | unseen ({head['unseen']['queries']} queries) |",
+            "|:---|:---|---:|---:|",
+            f"| teacher | `{head['teacher']['spec']}` | {fmt(head['teacher']['ndcg@10'])} | "
+            f"{fmt(head['unseen']['teacher'])} |",
+        ]
+        for k in ("student", "student_system", "without_student"):
+            lines.append(
+                f"| {k.replace('_', ' ')} | `{head[k]['pipeline']}` | {fmt(head[k]['ndcg@10'])} | "
+                f"{fmt(head['unseen'][k])} |"
+            )
+        m = head["student"]["machine"]
+        lines += [
+            "",
+            f"Student trained on {m.get('cpu')} ({m.get('cpus_available')} CPUs, "
+            f"{m.get('device')}, {m.get('precision')}). Student system vs without the student: "
+            f"paired t-test p = {head['p_value']:.2g}. Speedup of the student over the "
+            f"teacher's model members (torch fp32, same pairs, max length and batch): "
+            f"{head['speedup']}x.",
+            "",
+            "Goals: "
+            + ", ".join(f"{k}: {'met' if v else 'missed'}" for k, v in head["goals"].items()),
+            "",
+        ]
+    lines += [
         "## Teachers",
         "",
         "| teacher | dev NDCG@10 | dev (cross-fit) | test NDCG@10 | pairs/s |",
@@ -362,7 +670,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     pps = report.get("throughput", {}).get("pairs_per_s", {})
     for spec, t in report.get("teachers", {}).items():
         lines.append(
-            f"| {spec} | {fmt(t['dev_ndcg@10'])} | {fmt(t.get('dev_crossfit_ndcg@10'))} | "
+            f"| {spec} | {fmt(t.get('dev_ndcg@10'))} | {fmt(t.get('dev_crossfit_ndcg@10'))} | "
             f"{'dev only' if t.get('dev_only') else fmt(t.get('ndcg@10'))} | "
             f"{fmt(pps.get(spec))} |"
         )
@@ -385,64 +693,56 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines.append("")
     if report.get("students"):
         lines += [
-            "## Students (all-MiniLM-L6-v2 cross-encoder)",
+            "## Students (all-MiniLM-L6-v2 cross-encoder, DistillConfig's recipe)",
             "",
-            "| synthetic queries | human pairs | margin triples | dev NDCG@10 | test NDCG@10 "
-            "| pairs/s |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "| synthetic queries | human pairs | margin triples | steps | train min | device "
+            "| dev NDCG@10 | test NDCG@10 |",
+            "|---:|---:|---:|---:|---:|:---|---:|---:|",
         ]
         for size, s in sorted(report["students"].items(), key=lambda kv: int(kv[0])):
-            tr = s.get("train", {})
+            tr, rec = s.get("train", {}), s.get("training", {})
+            wall = rec.get("wall_s")
             lines.append(
                 f"| {size} | {tr.get('human_pairs', '')} | {tr.get('margin_triples', '')} | "
-                f"{fmt(s['dev_ndcg@10'])} | {fmt(s['ndcg@10'])} | {fmt(s.get('pairs_per_s'))} |"
+                f"{rec.get('global_step', '')} | {fmt(wall / 60 if wall else None)} | "
+                f"{rec.get('device', '')} {rec.get('precision', '')} | "
+                f"{fmt(s['dev_ndcg@10'])} | {fmt(s['ndcg@10'])} |"
             )
         sel = report.get("selected_student", {})
         lines += ["", f"Selected on dev: {sel.get('size')} synthetic queries.", ""]
-        speedup = report.get("throughput", {}).get("student_speedup", {})
-        if speedup:
-            lines += [
-                "Selected student's throughput relative to each teacher (same pairs, max "
-                "length and batch size): " + ", ".join(f"{k} {v}x" for k, v in speedup.items()),
-                "",
-            ]
-    gpu = report.get("students_gpu")
-    if gpu:
-        chosen = gpu["chosen_recipe"]
+    defaults = report.get("defaults")
+    if defaults:
         lines += [
-            "## Student recipes, trained on a lent H200 (fp32, batch 16, same code and labels)",
+            "## Runs behind DistillConfig's defaults (dev slice only)",
             "",
-            f"As-run log: `{gpu['source']}`. Each recipe trains the student at 200 "
-            "synthetic queries and is scored on the dev slice only.",
-            "",
-            "| recipe | change | human pairs | margin triples | steps | dev NDCG@10 |",
-            "|:---|:---|---:|---:|---:|---:|",
+            "| run | synthetic queries | change | dev NDCG@10 |",
+            "|:---|---:|:---|---:|",
         ]
-        for r in gpu["recipes"]:
+        for name, d in defaults.items():
             lines.append(
-                f"| {r['name']} | {r['change'] or 'defaults of the day'} | {r['human_pairs']} | "
-                f"{r['margin_triples']} | {r['global_step']} | {fmt(r['dev_ndcg@10'])} |"
+                f"| {name} | {d['synthetic_queries']} | {d['change']} | {fmt(d['dev_ndcg@10'])} |"
             )
+        lines.append("")
+    system = report.get("system", {})
+    if "cli_evaluate" in system:
         lines += [
+            "## The written artifacts, `aptrank evaluate` in a new process",
             "",
-            f"Chosen on dev: {chosen['name']} ({chosen['change']}). Its curve, each point "
-            "scored once on test:",
-            "",
-            "| synthetic queries | margin triples | steps | dev NDCG@10 | test NDCG@10 |",
-            "|---:|---:|---:|---:|---:|",
+            "| pipeline | NDCG@10 | recorded | abs diff |",
+            "|:---|---:|---:|---:|",
         ]
-        for size, c in sorted(gpu["curve"].items(), key=lambda kv: int(kv[0])):
-            tr = c["train"]
+        for p, e in system["cli_evaluate"].items():
             lines.append(
-                f"| {size} | {tr['margin_triples']} | {tr['global_step']} | "
-                f"{fmt(c['dev_ndcg@10'])} | {fmt(c['ndcg@10'])} |"
+                f"| `{p}` | {fmt(e['ndcg@10'])} | {fmt(e['recorded'])} | {e['abs_diff']:.1e} |"
             )
-        lines += ["", f"Selected on dev: {gpu['selected']['size']} synthetic queries.", ""]
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     global NAME
+    from aptrank.train.distill import DistillConfig
+
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     parser.add_argument("--dataset", default="scifact")
@@ -450,21 +750,19 @@ def main() -> None:
     parser.add_argument(
         "--dev-only", nargs="*", default=[], help="teachers not scored on test unless chosen"
     )
-    parser.add_argument("--sizes", nargs="+", type=int, default=[0, 50, 100, 200])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[200])
     parser.add_argument("--synthetic-docs", type=int, default=800)
     parser.add_argument("--depth", type=int, default=30)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--epochs", type=float, default=1.0, help="student epochs (CPU budget)")
-    parser.add_argument(
-        "--per-query", type=int, default=6, help="margin triples per synthetic query (CPU budget)"
-    )
-    parser.add_argument("--gpu-log", type=Path, default=GPU_LOG, help="for the gpu-students part")
+    parser.add_argument("--epochs", type=float, default=None, help="default: DistillConfig's")
+    parser.add_argument("--per-query", type=int, default=None, help="default: DistillConfig's")
     parser.add_argument("--dev-size", type=int, default=100)
     parser.add_argument("--judge-queries", type=int, default=12)
     parser.add_argument("--judge-depth", type=int, default=10)
     parser.add_argument("--pairs", type=int, default=160, help="pairs timed per scorer")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/distill"), help="models/ go here")
     parser.add_argument("--name", default="distill", help="results file stem under results/")
     args = parser.parse_args()
     NAME = args.name
@@ -476,9 +774,9 @@ def main() -> None:
     ):
         os.environ.setdefault(var, value)
     from aptrank.teach.workflow import TeachConfig, TeachContext, TeacherTraining
-    from aptrank.train.distill import DistillConfig
 
     dataset = str(DATA / args.dataset) if (DATA / args.dataset).exists() else args.dataset
+    models_dir = args.out.resolve() / "models"
     base = TeachConfig(
         dataset=dataset,
         dev_size=args.dev_size,
@@ -490,7 +788,6 @@ def main() -> None:
         training=TeacherTraining(max_length=args.max_length),
     )
     report = load_report()
-    report["command"] = " ".join(sys.argv)
     report["config"] = {**report.get("config", {}), **asdict(base)}
     ctx = TeachContext(base)
     try:
@@ -502,31 +799,36 @@ def main() -> None:
     finally:
         ctx.close()
     chosen = report.get("chosen_teacher", {}).get("spec")
-    if chosen is None and any(p in args.parts for p in ("teach", "students")):
+    if chosen is None and set(args.parts) - {"teachers", "judges"}:
         raise SystemExit("run the 'teachers' part first: it chooses the teacher")
     teach_cfg = replace(base, teacher=chosen or base.teacher, label_eval=False)
+    recipe = {
+        k: v for k, v in (("epochs", args.epochs), ("per_query", args.per_query)) if v is not None
+    }
     dconfig = DistillConfig(
         teach=teach_cfg,
         sizes=tuple(args.sizes),
         max_length=args.max_length,
         batch_size=args.batch_size,
-        epochs=args.epochs,
-        per_query=args.per_query,
         seed=args.seed,
+        **recipe,
     )
     report["config"] = {**asdict(base), "teacher": teach_cfg.teacher, "distill": asdict(dconfig)}
     if "teach" in args.parts:
         part_teach(teach_cfg, report)
     if "students" in args.parts:
-        part_students(dconfig, report)
-    if "throughput" in args.parts:
+        part_students(dconfig, report, models_dir)
+    if "defaults" in args.parts:
+        part_defaults(dconfig, report)
+    if {"system", "throughput"} & set(args.parts):
         ctx = TeachContext(teach_cfg)
         try:
-            part_throughput(ctx, report, args.pairs, args.batch_size)
+            if "system" in args.parts:
+                part_system(ctx, report, models_dir, dataset)
+            if "throughput" in args.parts:
+                part_throughput(ctx, report, args.pairs, args.batch_size)
         finally:
             ctx.close()
-    if "gpu-students" in args.parts:
-        part_gpu_students(report, args.gpu_log)
     save_report(report)
 
 
