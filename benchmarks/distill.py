@@ -380,88 +380,52 @@ def evaluate_in_new_process(dataset: str, pipelines: Sequence[str], out: Path) -
 
 
 def part_system(ctx: Any, report: dict[str, Any], models_dir: Path, dataset: str) -> None:
-    """The student system against the teacher and against the same fusion without the student.
-
-    The teacher's cheap members are its ``ranker:`` members (index signals: BM25 and bi-encoder
-    cosines over cached document embeddings); its model members are the rest. The student
-    takes the model members' place; both fusions are fitted as the teacher was (pairwise
-    logistic weights on the dev slice, ``norm=global``) and written as trained rankers.
-    """
+    """The student system (``aptrank.train.distill.student_system``) against the teacher and the
+    same fusion without the student, with the student alone beside them; the written artifacts
+    re-evaluated by ``aptrank evaluate`` in a new process; the headline."""
     from aptrank.diagnose.strata import unseen_queries
     from aptrank.evaluate.metrics import evaluate
     from aptrank.evaluate.significance import paired_test
-    from aptrank.teach.workflow import (
-        build_teacher,
-        measure_teacher,
-        split_members,
-        stored_run,
-        write_teacher,
-    )
+    from aptrank.teach.workflow import build_teacher, stored_run
+    from aptrank.train.distill import student_system
 
     chosen = report["chosen_teacher"]["spec"]
-    members = split_members(chosen[len("ensemble(") : -1]) if chosen.startswith("ensemble(") else []
-    cheap = [m for m in members if m.startswith("ranker:")]
-    if not cheap:
-        raise SystemExit(f"the chosen teacher {chosen} has no cheap (ranker:) members")
     selected = report["selected_student"]
-    student = f"ce:{selected['folder']}"
-    specs = {
-        "teacher": chosen,
-        "student": student,
-        "student_system": f"ensemble({student},{','.join(cheap)})",
-        "without_student": f"ensemble({','.join(cheap)})",
-    }
-    test_q = ctx.queries("test")
-    test_pairs = ctx.pairs(ctx.first_stage("test"), test_q)
+    log("system: the student system and the fusion without the student")
+    out = student_system(ctx, chosen, selected["folder"], models_dir)
+    per_query = out.pop("per_query")
+    pairs = ctx.pairs(ctx.first_stage("test"), ctx.queries("test"))
     unseen = unseen_queries(ctx.test.qrels, ctx.train.qrels)
-    out: dict[str, Any] = {"specs": specs, "unseen_queries": len(unseen)}
-    per_query: dict[str, dict[str, float]] = {}
-    for name, spec in specs.items():
-        log(f"system: {name} = {spec}")
-        teacher = build_teacher(spec, ctx)
-        measured = measure_teacher(ctx, spec, teacher, on_test=True)
-        run = stored_run(ctx.store, teacher, test_pairs)
+    student = report["students"][str(selected["size"])]
+    for name, spec in (("teacher", chosen), ("student", f"ce:{selected['folder']}")):
+        run = stored_run(ctx.store, build_teacher(spec, ctx), pairs)
         per_query[name] = evaluate(ctx.test.qrels, run, ["ndcg@10"]).per_query["ndcg@10"]
-        entry = {
-            "ndcg@10": measured.test_ndcg10,
-            "dev_ndcg@10": measured.dev_ndcg10,
-            "dev_crossfit_ndcg@10": measured.dev_crossfit_ndcg10,
+        out[name] = {
+            "spec": spec,
+            "ndcg@10": sum(per_query[name].values()) / len(per_query[name]),
             "unseen_ndcg@10": sum(per_query[name][q] for q in unseen) / len(unseen),
-            "weights": getattr(getattr(teacher, "fit", None), "weights", None),
         }
-        if name in ("student_system", "without_student"):
-            folder = write_teacher(
-                ctx,
-                teacher,
-                measured,
-                models_dir,
-                name=name.replace("_", "-"),
-                description=(
-                    f"The {name.replace('_', ' ')} of benchmarks/distill.py: {spec}, weights "
-                    "fitted on the dev slice as the teacher's were."
-                ),
-            )
-            entry["pipeline"] = str(folder)
-        out[name] = entry
-        log(f"  test {entry['ndcg@10']:.4f}, unseen {entry['unseen_ndcg@10']:.4f}")
-    student_model = report["students"][str(selected["size"])].get("model")
-    out["student"]["pipeline"] = student_model
-    test = paired_test(per_query["student_system"], per_query["without_student"])
-    out["paired_t_test"] = {"vs": "without_student", **test.to_dict()}
+    out["student"]["pipeline"] = student["model"]
     out["paired_t_test_vs_teacher"] = {
         "vs": "teacher",
         **paired_test(per_query["student_system"], per_query["teacher"]).to_dict(),
     }
     # the written artifacts, evaluated by the CLI in a new process (the same figures expected)
-    pipelines = [out[n]["pipeline"] for n in ("student", "student_system", "without_student")]
+    names = ("student", "student_system", "without_student")
     log("system: aptrank evaluate on the written artifacts, in a new process")
-    cli = evaluate_in_new_process(dataset, pipelines, models_dir.parent / "evaluate")
+    start = time.perf_counter()
+    cli = evaluate_in_new_process(
+        dataset, [out[n]["pipeline"] for n in names], models_dir.parent / "evaluate"
+    )
     out["cli_evaluate"] = {
-        p: {"ndcg@10": v, "recorded": out[n]["ndcg@10"], "abs_diff": abs(v - out[n]["ndcg@10"])}
-        for n, (p, v) in zip(
-            ("student", "student_system", "without_student"), cli.items(), strict=True
-        )
+        out[n]["pipeline"]: {
+            "ndcg@10": cli[out[n]["pipeline"]],
+            "recorded": out[n]["ndcg@10"],
+            "abs_diff": abs(cli[out[n]["pipeline"]] - out[n]["ndcg@10"]),
+        }
+        for n in names
     }
+    out["cli_evaluate_seconds"] = round(time.perf_counter() - start, 1)
     out["provenance"] = provenance()
     report["system"] = out
     report["headline"] = headline(report)

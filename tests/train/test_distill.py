@@ -428,3 +428,59 @@ def test_a_distilled_student_is_a_folder_that_evaluates_to_its_recorded_figure(
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((workdir / "eval" / "metrics.json").read_text())[str(moved)]
     assert metrics["ndcg@10"] == pytest.approx(record["figures"]["test"]["ndcg@10"], abs=1e-4)
+
+
+def test_distill_writes_the_student_system_and_the_fusion_without_the_student(
+    tmp_path: Path, models, monkeypatch
+):
+    """An ensemble teacher's cheap members fused with the student (and without it), weights
+    fitted on the dev slice as the teacher's: both written as rankers that evaluate in a new
+    process to their recorded figures; the student is copied in, never named from the cache."""
+    monkeypatch.setattr(synthetic, "_generate_batch", canned)
+    data = write_dataset(tmp_path / "data")
+    bert = models["bert"]
+    config = teach_config(
+        data, models, teacher=f"ensemble(trained:{bert},ranker:bm25,ranker:dense:{bert})"
+    )
+    teach(config)
+    dconfig = DistillConfig(
+        teach=config,
+        student=str(bert),
+        sizes=(4,),
+        batch_size=4,
+        max_length=32,
+        per_query=2,
+        extra={"max_steps": 3},
+    )
+    out = distill(dconfig, models_dir=tmp_path / "models")
+    system = out["student_system"]
+    assert system["specs"]["without_student"] == f"ensemble(ranker:bm25,ranker:dense:{bert})"
+    assert system["specs"]["student_system"].startswith("ensemble(ce:")
+    assert set(system["student_system"]["weights"]) == {
+        f"ce:{out['selected']['folder']}",
+        "ranker:bm25",
+        f"ranker:dense:{bert}",
+    }
+    assert 0.0 <= system["paired_t_test"]["p_value"] <= 1.0
+    assert system["paired_t_test"]["n_queries"] == 4
+    assert set(system["per_query"]["student_system"]) == {"q10", "q11", "q12", "q13"}
+    assert set(out["models"]) == {"student-4", "student-system", "without-student"}
+    folder = Path(out["models"]["student-system"])
+    record = json.loads((folder / "aptrank.json").read_text())
+    assert "ce:./ce-" in record["pipeline"] and "weights=./weights.json" in record["pipeline"]
+    assert str(Path(out["selected"]["folder"]).parent) not in record["pipeline"]
+    # a student inside: the queries it was trained on are recorded (fit-fusion leaves them out)
+    assert record["trained_on"]["queries"]
+
+    evaluate = [sys.executable, "-m", "aptrank", "evaluate", str(data), "--no-progress"]
+    for name in ("student-system", "without-student"):
+        evaluate += ["--pipeline", out["models"][name]]
+    proc = subprocess.run(
+        [*evaluate, "--out", str(tmp_path / "eval")], capture_output=True, text=True, timeout=180
+    )
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    for name in ("student_system", "without_student"):
+        recorded = system[name]["ndcg@10"]
+        path = out["models"][name.replace("_", "-")]
+        assert metrics[path]["ndcg@10"] == pytest.approx(recorded, abs=1e-4)

@@ -196,4 +196,12 @@ def distill(
         )
     sel = result["selected"]
     say(f"selected on dev: {sel['size']} synthetic queries -> {sel['model']}")
+    system = result.get("student_system")
+    if system:
+        with_s, without = system["student_system"], system["without_student"]
+        say(
+            f"student system (the teacher's cheap members + the student): {eval_split} NDCG@10 "
+            f"{with_s['ndcg@10']:.4f} against {without['ndcg@10']:.4f} without the student "
+            f"(paired t-test p = {system['paired_t_test']['p_value']:.3g}) -> {with_s['pipeline']}"
+        )
     say(f"use it as a pipeline (the folder is one): '{sel['model']}'; results in {path}")

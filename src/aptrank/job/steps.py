@@ -177,6 +177,13 @@ def _distill_step(ctx: JobContext) -> None:
     write_json(ctx.out / "distill.json", result)
     ctx.result.models.update({n: Path(f) for n, f in result.get("models", {}).items()})
     ctx.say(f"  student selected on dev: {result['selected']['size']} queries")
+    system = result.get("student_system")
+    if system:
+        ctx.say(
+            f"  student system: {system['student_system']['ndcg@10']:.4f} against "
+            f"{system['without_student']['ndcg@10']:.4f} without the student "
+            f"(p = {system['paired_t_test']['p_value']:.3g})"
+        )
 
 
 def _rl_step(task: str) -> StepFunction:

@@ -32,10 +32,13 @@ from aptrank.teach.workflow import (
     TeachContext,
     build_teacher,
     label,
+    measure_teacher,
     ndcg10,
+    split_members,
     stored_run,
     synthetic_candidates,
     synthetic_queries,
+    write_teacher,
 )
 
 logger = logging.getLogger(__name__)
@@ -269,6 +272,11 @@ def distill(
         selected = {"size": best.size, "by": "dev ndcg@10", "folder": best.folder}
         if models:
             selected["model"] = models[f"student-{best.size}"]
+        system = None
+        if models_dir is not None and cheap_members(config.teach.teacher):
+            system = student_system(ctx, config.teach.teacher, best.folder, Path(models_dir))
+            for name in ("student_system", "without_student"):
+                models[name.replace("_", "-")] = system[name]["pipeline"]
         return {
             "config": config.to_dict(),
             "teacher": tid,
@@ -276,9 +284,99 @@ def distill(
             "students": {str(s.size): asdict(s) for s in students},
             "selected": selected,
             "models": models,
+            "student_system": system,
         }
     finally:
         ctx.close()
+
+
+def cheap_members(teacher: str) -> list[str]:
+    """An ensemble teacher's cheap members, its ``ranker:`` ones (index signals such as BM25 and
+    bi-encoder cosines over cached embeddings), when it also has model members; else none.
+
+    >>> cheap_members("ensemble(trained:m,ranker:bm25,ranker:dense)")
+    ['ranker:bm25', 'ranker:dense']
+    >>> cheap_members("ensemble(ranker:bm25,ranker:dense)"), cheap_members("trained:m")
+    ([], [])
+    """
+    teacher = teacher.strip()
+    if not (teacher.startswith("ensemble(") and teacher.endswith(")")):
+        return []
+    members = split_members(teacher[len("ensemble(") : -1])
+    cheap = [m for m in members if m.startswith("ranker:")]
+    return cheap if len(cheap) < len(members) else []
+
+
+def student_system(
+    ctx: TeachContext, teacher: str, student_folder: str, models_dir: Path
+) -> dict[str, Any]:
+    """The student system and the same fusion without the student, fitted and written.
+
+    The student system is the teacher's cheap members plus the student in place of its model
+    members, fused the way the teacher was (pairwise-logistic weights on the dev slice,
+    ``norm=global``); ``without_student`` is the cheap members alone, fitted the same way. Both
+    rerank the first stage's top ``depth`` on the dev slice and the evaluation split and are
+    written as trained rankers (``models_dir/student-system``, ``models_dir/without-student``).
+    The paired t-test of the two on the evaluation split says whether the student carries
+    weight; ``unseen`` holds the figures on the evaluation queries whose relevant documents were
+    never relevant to a training query.
+    """
+    from aptrank.diagnose.strata import unseen_queries
+    from aptrank.evaluate.metrics import evaluate
+    from aptrank.evaluate.significance import paired_test
+
+    cheap = cheap_members(teacher)
+    if not cheap:
+        raise AptrankError(f"the teacher {teacher} has no cheap (ranker:) and model members")
+    specs = {
+        "student_system": f"ensemble(ce:{student_folder},{','.join(cheap)})",
+        "without_student": f"ensemble({','.join(cheap)})" if len(cheap) > 1 else cheap[0],
+    }
+    pairs = ctx.pairs(ctx.first_stage("test"), ctx.queries("test"))
+    unseen = unseen_queries(ctx.test.qrels, ctx.train.qrels)
+    out: dict[str, Any] = {"specs": specs, "unseen_queries": len(unseen)}
+    per_query = {}
+    for name, spec in specs.items():
+        scorer = build_teacher(spec, ctx)
+        measured = measure_teacher(ctx, spec, scorer, on_test=True)
+        run = stored_run(ctx.store, scorer, pairs)
+        per_query[name] = evaluate(ctx.test.qrels, run, ["ndcg@10"]).per_query["ndcg@10"]
+        folder = write_teacher(
+            ctx,
+            scorer,
+            measured,
+            models_dir,
+            name=name.replace("_", "-"),
+            description=(
+                f"The {name.replace('_', ' ')} of aptrank distill on {ctx.train.name}: {spec}, "
+                "weights fitted on the dev slice as the teacher's were."
+            ),
+        )
+        out[name] = {
+            "ndcg@10": measured.test_ndcg10,
+            "dev_ndcg@10": measured.dev_ndcg10,
+            "dev_crossfit_ndcg@10": measured.dev_crossfit_ndcg10,
+            "unseen_ndcg@10": (
+                sum(per_query[name][q] for q in unseen) / len(unseen) if unseen else None
+            ),
+            "weights": weights(spec, scorer),
+            "pipeline": str(folder),
+        }
+        logger.info("%s: test %.4f", name, measured.test_ndcg10)
+    out["paired_t_test"] = {
+        "vs": "without_student",
+        **paired_test(per_query["student_system"], per_query["without_student"]).to_dict(),
+    }
+    out["per_query"] = per_query
+    return out
+
+
+def weights(spec: str, scorer: Any) -> dict[str, float] | None:
+    """An ensemble's fitted weight per member spec (None for a single ranker)."""
+    fit = getattr(scorer, "fit", None)
+    if fit is None:
+        return None
+    return dict(zip(split_members(spec[len("ensemble(") : -1]), fit.weights, strict=True))
 
 
 def student_pipeline(config: DistillConfig, model: str = ".") -> str:
