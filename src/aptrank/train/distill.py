@@ -56,24 +56,28 @@ class DistillConfig:
     human: bool = True  #: add the human judgments of the training queries (BCE)
     human_negatives: int = 3  #: BM25 hard negatives per relevant document
     #: "random": drawn from the first stage's whole depth (seeded); "top": its best-ranked wrong
-    #: documents. Chosen on SciFact's dev slice with the human-only MiniLM student (201 steps):
-    #: top 0.266 NDCG@10 (the loss never left chance), random 0.620.
+    #: documents. Chosen on SciFact's dev slice with the human-only MiniLM student (1 epoch, fp32,
+    #: 2 CPU cores): benchmarks/results/distill.json, defaults["human_sampling=random"] and
+    #: defaults["human_sampling=top"] (dev_ndcg@10).
     human_sampling: str = "random"
     loss: str = "margin-mse"  #: on the teacher labels: margin-mse or bce (soft labels)
     #: margin triples (or soft pairs) per synthetic query, and epochs: chosen on SciFact's dev
-    #: slice among 10 recipes at 200 synthetic queries (GPU-trained in fp32, same code, see
-    #: benchmarks/device/2026-11-27b-h200): 6 x 1 epoch 0.740, 6 x 3 0.782, 12 x 3 0.784,
-    #: 6 x 4 0.761. ~4x the steps of 6 x 1: about 1.5 h per curve point on 2 CPU cores.
+    #: slice among 10 recipes at 200 synthetic queries, GPU-trained in fp32 with the same code
+    #: (benchmarks/device/2026-11-27b-h200/call2_students_sweep.json, recipes[].dev: 6 x 1 epoch
+    #: 0.740, 6 x 3 0.782, 12 x 3 0.784), then measured as shipped on 2 CPU cores in fp32:
+    #: benchmarks/results/distill.json, students["200"] (training.wall_s, dev_ndcg@10).
     per_query: int = 12
     pairing: str = "top"  #: how margin triples pair documents (see aptrank.train.examples)
     #: teacher margins as given ("none") or at unit standard deviation ("std"); see
-    #: aptrank.train.examples.normalize_margins. On SciFact's dev slice raw ensemble margins
-    #: wrecked the student (50 synthetic queries: 0.255 NDCG@10); scaled, 200 queries give 0.731.
+    #: aptrank.train.examples.normalize_margins. Dev slice, 50 synthetic queries, 1 epoch, 2 CPU
+    #: cores: benchmarks/results/distill.json, defaults["margin_norm=std"] and
+    #: defaults["margin_norm=none"] (dev_ndcg@10).
     margin_norm: str = "std"
     epochs: float = 3.0
     #: epochs of a curve point without teacher labels (human judgments only): on the dev slice
-    #: 3 epochs never left the chance loss there (0.342 NDCG@10, GPU fp32), 1 epoch learned
-    #: (0.620, CPU); the teacher's margins are what keep the longer recipe stable
+    #: 3 epochs never left the chance loss (0.342 NDCG@10, GPU fp32: call2_students_sweep.json
+    #: curve[0]); 1 epoch learns (distill.json defaults["human_sampling=random"], CPU); the
+    #: teacher's margins are what keep the longer recipe stable
     human_only_epochs: float = 1.0
     batch_size: int = 16
     learning_rate: float = 7e-5
