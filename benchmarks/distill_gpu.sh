@@ -11,6 +11,7 @@
 #   APTRANK_DATA=../shared/data bash benchmarks/distill_gpu.sh
 source "$(dirname "$0")/gpu_env.sh"
 "$PY" benchmarks/distill.py --name distill-gpu \
-    --parts teachers judges teach students throughput --epochs 3 --per-query 12 \
+    --parts teachers judges teach students system throughput \
+    --trained trained:all-mpnet-base-v2 --out runs/distill-gpu \
     --depth 100 --synthetic-docs 8000 --sizes 0 500 1000 2000 \
     --batch-size 64 --max-length 256 --pairs 2000 "$@"
