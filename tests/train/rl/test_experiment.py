@@ -61,12 +61,43 @@ def test_rewrite_experiment_measures_before_after_and_the_table(policy, dataset,
         "bm25 rl rewrites (append)",
     ]
     assert all(0 <= row["ndcg@10"] <= 1 and row["queries"] == 4 for row in table.values())
+    head = result["headline"]
+    assert head["rule"] is None  # no query has an exclusion: no rule row
+    assert head["baseline"] == table["bm25 original"]["ndcg@10"]
+    assert head["rl"] == table["bm25 rl rewrites (replace)"]["ndcg@10"]
+    assert head["zero_shot"] == table["bm25 zero-shot rewrites (replace)"]["ndcg@10"]
+    assert head["strongest_other"] in ("baseline", "zero_shot") and 0 <= head["p_value"] <= 1
     saved = json.loads((out / "rl-rewrite.json").read_text())
     assert saved["eval"]["table"] == table and saved["config"]["grpo"]["max_steps"] == 2
 
     again = rewrite_experiment(config, out)
     assert again["training"]["reused"] and again["eval"]["table"] == table
     check_rewriter_artifact(out, result, trained_on, dataset)
+
+
+def test_rewrites_are_evaluated_on_another_dataset_with_the_rule_row(policy, dataset, tmp_path):
+    """Trained on one dataset's queries, scored on another's test split (its own corpus and
+    index), beside the constraint parser's rule that deletes the exclusion clause."""
+    evaluated = write_dataset(tmp_path / "evaluated")
+    lines = (evaluated / "queries.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    for row in rows:
+        row["text"] += ", but don't mention mailman."
+    (evaluated / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = RLExperimentConfig(
+        dataset=str(dataset), eval_dataset=str(evaluated), heldout_size=3, grpo=tiny(policy),
+        zero_shot=False,
+    )  # fmt: skip
+    result = rewrite_experiment(config, tmp_path / "rw")
+    table = result["eval"]["table"]
+    rule = "bm25 rule: exclusion deleted"
+    assert result["eval"]["dataset"] == "evaluated" and table[rule]["queries_changed"] == 4
+    head = result["headline"]
+    assert head["dataset"] == "evaluated" and head["zero_shot"] is None
+    assert head["rule"] == table[rule]["ndcg@10"]
+    per_query = result["eval"]["per_query_ndcg@10"]
+    assert set(per_query[rule]) == {"q10", "q11", "q12", "q13"}
+    assert head["strongest_other"] in ("baseline", "rule")
 
 
 def check_rewriter_artifact(out: Path, result: dict, trained_on: set, dataset: Path) -> None:

@@ -69,6 +69,9 @@ class RLExperimentConfig:
     seed: int = 0  #: held-out slice, training-query sample, sub-corpus
     train_split: str = "train"
     eval_split: str = "test"
+    #: evaluate on another dataset's ``eval_split`` (a rewriter trained on queries generated from
+    #: one corpus, tested on another task); None: the training dataset
+    eval_dataset: str | None = None
     #: how the policy trains (None: the task's CPU configuration, GRPOTrainConfig.for_task)
     grpo: GRPOTrainConfig = None  # type: ignore[assignment]
     reward: RewardConfig = field(default_factory=RewardConfig)  #: rewrite task
@@ -167,7 +170,7 @@ def _setup(config: RLExperimentConfig, task: str, out: str | Path) -> _Setup:
 
     config = replace(config, task=task) if config.task != task else config
     train = load_dataset(config.dataset, config.train_split)
-    test = load_dataset(config.dataset, config.eval_split)
+    test = load_dataset(config.eval_dataset or config.dataset, config.eval_split)
     fit, heldout = _split_queries(config, train)
     result = {
         "task": task,
@@ -185,11 +188,44 @@ def _policies(config: RLExperimentConfig, trained: Any) -> dict[str, str]:
     return {**initial, "rl": trained.out_dir}
 
 
-def _evaluate(qrels: Any, run: Any) -> dict[str, float]:
+def _evaluate(qrels: Any, run: Any, per_query: dict[str, Any] | None = None) -> dict[str, float]:
+    """Means of EVAL_METRICS (4 decimals) and the query count; ``per_query`` receives each
+    query's NDCG@10 (for the paired tests of the headline)."""
     from aptrank.evaluate.metrics import evaluate
 
     ev = evaluate(qrels, run, EVAL_METRICS)
+    if per_query is not None:
+        per_query.update(ev.per_query["ndcg@10"])
     return {m: round(v, 4) for m, v in ev.means.items()} | {"queries": ev.n_queries}
+
+
+def headline(
+    table: Mapping[str, Mapping[str, float]],
+    per_query: Mapping[str, Mapping[str, float]],
+    rows: Mapping[str, str | None],
+    dataset: str,
+    setting: str,
+) -> dict[str, Any]:
+    """The block a script reads: NDCG@10 of each named row (``rows``: headline key → table row,
+    ``rl`` among them) and the paired t-test of RL against the strongest other row.
+
+    >>> t = {"a": {"ndcg@10": 0.5}, "b": {"ndcg@10": 0.7}, "c": {"ndcg@10": 0.6}}
+    >>> pq = {"a": {"q1": 0.4, "q2": 0.6}, "b": {"q1": 0.6, "q2": 0.8}, "c": {"q1": 0.5, "q2": 0.7}}
+    >>> h = headline(t, pq, {"baseline": "a", "rl": "b", "rule": "c", "zero_shot": None}, "d", "s")
+    >>> h["rl"], h["strongest_other"], h["zero_shot"]
+    (0.7, 'rule', None)
+    """
+    from aptrank.evaluate.significance import paired_test
+
+    out: dict[str, Any] = {"dataset": dataset, "setting": setting, "metric": "ndcg@10"}
+    out.update({k: (table[r]["ndcg@10"] if r else None) for k, r in rows.items()})
+    others = {k: r for k, r in rows.items() if r and k != "rl"}
+    rl = rows.get("rl")
+    if rl and others:
+        best = max(others, key=lambda k: table[others[k]]["ndcg@10"])
+        test = paired_test(per_query[rl], per_query[others[best]])
+        out.update(strongest_other=best, p_value=test.p_value, mean_delta=test.mean_delta)
+    return out
 
 
 def _finish(
@@ -267,6 +303,8 @@ def rewrite_experiment(
         st.config, st.out, st.train, st.test, st.heldout, st.texts
     )  # fmt: skip
     retriever = build_ranker(config.retriever).index(train.corpus)
+    # the evaluated task's own index when it is another dataset (another corpus)
+    scorer = retriever if test.corpus is train.corpus else None
     max_new = config.grpo.max_completion_length
     bar = _bar_factory(progress)
 
@@ -297,10 +335,23 @@ def rewrite_experiment(
     )  # fmt: skip
     result["heldout"]["after"] = heldout_reward(trained.out_dir, "trained")
 
+    from aptrank.constraints.parse import delete_exclusion, parse_query
+
+    ranker = scorer or build_ranker(config.retriever).index(test.corpus)
     test_texts = {q: test.queries[q].text for q in test.qrels if q in test.queries}
-    table: dict[str, dict[str, float]] = {
-        "bm25 original": _evaluate(test.qrels, retriever.rank(test_texts, 1000))
-    }
+    per_query: dict[str, dict[str, float]] = {}
+
+    def row(name: str, texts: Mapping[str, str]) -> dict[str, float]:
+        return _evaluate(test.qrels, ranker.rank(dict(texts), 1000), per_query.setdefault(name, {}))
+
+    base_row = f"{config.retriever} original"
+    table: dict[str, dict[str, float]] = {base_row: row(base_row, test_texts)}
+    with_exclusion = [q for q, t in test_texts.items() if parse_query(t).exclusions]
+    rule = None
+    if with_exclusion:  # the constraint parser's rule: the exclusion clause deleted
+        rule = f"{config.retriever} rule: exclusion deleted"
+        table[rule] = row(rule, {q: delete_exclusion(t) for q, t in test_texts.items()})
+        table[rule]["queries_changed"] = len(with_exclusion)
     for name, policy in _policies(config, trained).items():
         for mode in MODES:
             stage = RewriteRanker(
@@ -309,12 +360,30 @@ def rewrite_experiment(
                 ),
                 progress=bar(f"{config.eval_split} rewrites ({name})"),
             )
-            rewritten = stage.rewrite(test_texts)
-            row = _evaluate(test.qrels, retriever.rank(rewritten, 1000))
-            table[f"{config.retriever} {name} rewrites ({mode})"] = row | {
-                "fallbacks": stage.fallbacks
-            }
-    result["eval"] = {"split": config.eval_split, "metrics": list(EVAL_METRICS), "table": table}
+            label = f"{config.retriever} {name} rewrites ({mode})"
+            table[label] = row(label, stage.rewrite(test_texts)) | {"fallbacks": stage.fallbacks}
+    mode = config.reward.mode
+    zero_shot = f"{config.retriever} zero-shot rewrites ({mode})"
+    result["eval"] = {
+        "dataset": test.name,
+        "split": config.eval_split,
+        "metrics": list(EVAL_METRICS),
+        "table": table,
+        "per_query_ndcg@10": per_query,
+    }
+    result["headline"] = headline(
+        table,
+        per_query,
+        {
+            "baseline": base_row,
+            "zero_shot": zero_shot if zero_shot in table else None,
+            "rule": rule,
+            "rl": f"{config.retriever} rl rewrites ({mode})",
+        },
+        test.name,
+        f"{config.retriever} on {test.name} {config.eval_split}, rewriter trained on "
+        f"{train.name} ({mode})",
+    )
     folder = write_rewriter(st, trained, result, Path(models_dir or out / "models"))
     result["models"] = {"rewriter": str(folder)}
     return _finish(config, out, result, trained)
