@@ -21,7 +21,7 @@ from aptrank.train.rl.advantage import group_advantages
 from aptrank.train.rl.grpo import GRPOTrainConfig, build_grpo_trainer, train_grpo
 from aptrank.train.rl.rewards import RetrievalReward
 from aptrank.train.rl.rewrite_task import rewrite_rows
-from aptrank.train.rl.step_log import STEP_LOG, load_step_log, warn_if_collapsed
+from aptrank.train.rl.step_log import ITEM_LOG, STEP_LOG, load_step_log, warn_if_collapsed
 from aptrank.train.run_folder import MARKER
 from tests.helpers import CORPUS, QRELS, QUERIES
 from tests.tiny_models import WORDS
@@ -68,6 +68,16 @@ def test_tiny_policy_trains_logs_every_step_and_saves_a_plain_model(policy, tmp_
             assert f"components/{part}/mean" in s and f"components/{part}/std" in s
         assert 0 < s["completions/mean_length"] <= 8
     assert [c[0] for c in result.reward_curve] == [1, 2, 3]
+    # the item log: every step's completions, their query ids and retrieval rewards, which
+    # average to the step log's retrieval mean
+    items = load_step_log(out / ITEM_LOG)
+    assert [row["step"] for row in items] == [1, 2, 3]
+    per_step = tiny_grpo(policy).per_device_batch
+    for row, s in zip(items, steps, strict=True):
+        assert len(row["ids"]) == len(row["retrieval"]) == per_step
+        assert set(row["ids"]) <= set(QUERIES)
+        mean = sum(row["retrieval"]) / len(row["retrieval"])
+        assert mean == pytest.approx(s["components/retrieval/mean"], abs=1e-6)
 
     before, after = weights(policy), weights(out)
     changed = [n for n in before if not (before[n] == after[n]).all()]

@@ -106,13 +106,13 @@ def excluded_term(
     """
     topic_words = set(words(topic))
     stems = {w[:5] for w in topic_words}  # "reprogramming" is no exclusion for "reprograms"
-    score: Counter[str] = Counter()
+    score: dict[str, float] = {}
     users: Counter[str] = Counter()
     for rank, (_, doc_words) in enumerate(pool, start=1):
         for w in doc_words:
             if w in seed_words or w[:5] in stems or len(w) < min_chars or df.get(w, 0) > max_df:
                 continue
-            score[w] += 1.0 / rank
+            score[w] = score.get(w, 0.0) + 1.0 / rank
             users[w] += 1
     ranked = [w for w, _ in sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))]
     return next((w for w in ranked if users[w] >= min_violators), None)

@@ -42,7 +42,13 @@ from typing import Any
 
 from aptrank.errors import AptrankError, MissingDependencyError
 from aptrank.train import run_folder
-from aptrank.train.rl.step_log import STEP_LOG, load_step_log, step_logger, trim_step_log
+from aptrank.train.rl.step_log import (
+    ITEM_LOG,
+    STEP_LOG,
+    load_step_log,
+    step_logger,
+    trim_step_log,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -367,8 +373,9 @@ class _FinalPolicy:
             model = model.merge_and_unload()
         model.save_pretrained(folder)
         self.trainer.processing_class.save_pretrained(folder)
-        if self.step_log.exists():
-            shutil.copyfile(self.step_log, Path(folder) / STEP_LOG)
+        for log in (self.step_log, self.step_log.with_name(ITEM_LOG)):
+            if log.exists():
+                shutil.copyfile(log, Path(folder) / log.name)
 
 
 def train_grpo(
@@ -409,6 +416,11 @@ def train_grpo(
     resumed_from = int(last.name.removeprefix("checkpoint-")) if last is not None else None
     step_log = ckpt / STEP_LOG
     trim_step_log(step_log, resumed_from or 0)
+    item_log = ckpt / ITEM_LOG
+    trim_step_log(item_log, resumed_from or 0)
+    for func in funcs:
+        if hasattr(func, "item_log"):  # the aptrank rewards: their items per step
+            func.item_log = item_log
     logger_cb = step_logger(step_log, config.zero_std_warning)
     trainer = build_grpo_trainer(
         config, checked, funcs, ckpt, callbacks=[logger_cb, *callbacks], progress=progress

@@ -19,11 +19,13 @@ import heapq
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from aptrank.evaluate.metrics import parse_metric
 from aptrank.rankers.prompts import MODES, apply_rewrite, completion_text, parse_line
 from aptrank.train.rl.advantage import zero_std_fraction
+from aptrank.train.rl.step_log import log_items
 
 #: The whole reward of a completion nothing usable could be read from (see
 #: :func:`~aptrank.rankers.prompts.parse_line`). Below every reward a parsed answer can get
@@ -215,6 +217,9 @@ class RetrievalReward:
     and ``/std`` in the step log), plus the share of groups whose retrieval reward does not vary.
     """
 
+    #: where each call's items and retrieval rewards go (set by ``train_grpo``: the item log)
+    item_log: Path | None = None
+
     def __init__(
         self,
         ranker: Any,
@@ -250,6 +255,7 @@ class RetrievalReward:
         parts = self.score_texts([str(q) for q in query_ids], texts)
         self.last = parts
         log_components(kwargs.get("log_metric"), parts, [str(q) for q in query_ids])
+        log_items(self.item_log, kwargs.get("trainer_state"), query_ids, parts["retrieval"])
         return parts["total"]
 
     def score_texts(self, query_ids: Sequence[str], texts: Sequence[str]) -> dict[str, list[float]]:

@@ -15,13 +15,16 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger("aptrank.train.rl.grpo")  # reported with the trainer's messages
 
 STEP_LOG = "grpo_steps.jsonl"
+#: per step, each completion's item (query or document id) and the retrieval part of its reward:
+#: what the paired learning curve (:func:`paired_curve`) compares with the untrained policy
+ITEM_LOG = "grpo_items.jsonl"
 
 
 def load_step_log(path: str | Path) -> list[dict[str, Any]]:
@@ -86,3 +89,79 @@ def step_logger(path: Path, threshold: float) -> Any:
             warn_if_collapsed(row, threshold)
 
     return StepLogger()
+
+
+def log_items(
+    path: Path | None, trainer_state: Any, ids: Sequence[str], values: Sequence[float]
+) -> None:
+    """Append one reward call to the item log: the optimizer step it serves (TRL passes the
+    ``trainer_state`` to reward functions; its ``global_step`` counts the steps done), each
+    completion's item id and retrieval reward. Nothing without a path or a trainer state."""
+    if path is None or trainer_state is None:
+        return
+    row = {
+        "step": int(trainer_state.global_step) + 1,
+        "ids": [str(i) for i in ids],
+        "retrieval": [float(v) for v in values],
+    }
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def paired_curve(
+    items: Sequence[Mapping[str, Any]], untrained: Mapping[str, float]
+) -> list[dict[str, Any]]:
+    """Per step, the mean retrieval reward of the step's completions, the untrained policy's
+    mean reward on the same items (each item weighted by its completions that step), and their
+    difference: a learning curve that does not move because a step drew easier items.
+
+    >>> log = [{"step": 1, "ids": ["a", "a", "b", "b"], "retrieval": [0.5, 0.7, 0.0, 0.2]},
+    ...        {"step": 2, "ids": ["b", "b"], "retrieval": [0.6, 0.4]}]
+    >>> [(p["step"], p["reward"], p["untrained"], p["delta"]) for p in
+    ...  paired_curve(log, {"a": 0.4, "b": 0.2})]
+    [(1, 0.35, 0.3, 0.05), (2, 0.5, 0.2, 0.3)]
+    """
+    steps: dict[int, tuple[list[float], list[float]]] = {}
+    for row in items:
+        got, base = steps.setdefault(int(row["step"]), ([], []))
+        for item, value in zip(row["ids"], row["retrieval"], strict=True):
+            got.append(float(value))
+            base.append(float(untrained[item]))
+    out = []
+    for step in sorted(steps):
+        got, base = steps[step]
+        reward, before = sum(got) / len(got), sum(base) / len(base)
+        out.append(
+            {
+                "step": step,
+                "reward": round(reward, 6),
+                "untrained": round(before, 6),
+                "delta": round(reward - before, 6),
+                "completions": len(got),
+            }
+        )
+    return out
+
+
+def rises(curve: Sequence[Mapping[str, Any]], key: str = "delta") -> dict[str, Any]:
+    """Whether a curve rises: the least-squares slope per step and the means of its first and
+    last thirds (at least one point each).
+
+    >>> rises([{"step": 1, "delta": 0.0}, {"step": 2, "delta": 0.1}, {"step": 3, "delta": 0.2}])
+    {'slope': 0.1, 'first_third': 0.0, 'last_third': 0.2, 'rises': True}
+    """
+    xs = [float(p["step"]) for p in curve]
+    ys = [float(p[key]) for p in curve]
+    if len(xs) < 2:
+        return {"slope": None, "first_third": None, "last_third": None, "rises": False}
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
+    third = max(1, len(ys) // 3)
+    first, last = sum(ys[:third]) / third, sum(ys[-third:]) / third
+    return {
+        "slope": round(slope, 6),
+        "first_third": round(first, 6),
+        "last_third": round(last, 6),
+        "rises": slope > 0 and last > first,
+    }

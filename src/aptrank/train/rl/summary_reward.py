@@ -33,6 +33,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ from aptrank.train.rl.rewards import (
     length_penalty,
     log_components,
 )
+from aptrank.train.rl.step_log import log_items
 from aptrank.types import Corpus
 
 
@@ -187,6 +189,9 @@ class SummaryReward:
     :class:`~aptrank.train.rl.rewards.RetrievalReward`'s.
     """
 
+    #: where each call's items and retrieval rewards go (set by ``train_grpo``: the item log)
+    item_log: Path | None = None
+
     def __init__(
         self,
         corpus: Corpus,
@@ -233,6 +238,7 @@ class SummaryReward:
         parts = self.score_texts(ids, [completion_text(c) for c in completions])
         self.last = parts
         log_components(kwargs.get("log_metric"), parts, ids)
+        log_items(self.item_log, kwargs.get("trainer_state"), ids, parts["retrieval"])
         return parts["total"]
 
     def retrieval(self, doc_id: str, summary: str) -> float:
