@@ -52,6 +52,7 @@ def test_rewrite_experiment_measures_before_after_and_the_table(policy, dataset,
     assert [p["step"] for p in result["reward_curve"]] == [1, 2]
     assert all(p["kl"] is not None for p in result["reward_curve"])  # beta > 0 logs the KL
     assert result["curve_tenths"]["reward"]["n"] == 1
+    check_paired_curve(result, out)
     table = result["eval"]["table"]
     assert list(table) == [
         "bm25 original",
@@ -98,6 +99,21 @@ def test_rewrites_are_evaluated_on_another_dataset_with_the_rule_row(policy, dat
     per_query = result["eval"]["per_query_ndcg@10"]
     assert set(per_query[rule]) == {"q10", "q11", "q12", "q13"}
     assert head["strongest_other"] in ("baseline", "rule")
+
+
+def check_paired_curve(result: dict, out: Path) -> None:
+    """One point per step: the step's retrieval reward (the step log's) minus the untrained
+    policy's sampled reward on the same items (cached beside the result)."""
+    paired = result["paired_curve"]
+    curve = paired["curve"]
+    assert [p["step"] for p in curve] == [1, 2]
+    for point, logged in zip(curve, result["reward_curve"], strict=True):
+        assert point["reward"] == pytest.approx(logged["retrieval"], abs=1e-6)
+        assert point["delta"] == pytest.approx(point["reward"] - point["untrained"], abs=3e-6)
+        assert 0 <= point["untrained"] <= 1
+    cached = json.loads((out / f"untrained-items-{result['task']}.json").read_text())
+    assert len(cached["rewards"]) == paired["items"]
+    assert set(paired["rises"]) == {"slope", "first_third", "last_third", "rises"}
 
 
 def check_rewriter_artifact(out: Path, result: dict, trained_on: set, dataset: Path) -> None:
@@ -169,6 +185,7 @@ def test_summarize_experiment_scores_the_sub_corpus_with_and_without(policy, dat
     n = ev["sub_corpus"]["queries_scored"]
     assert 1 <= n <= 4 and all(row["queries"] == n for row in ev["table"].values())
     assert [p["step"] for p in result["reward_curve"]] == [1, 2]
+    check_paired_curve(result, tmp_path / "sm")
 
     from aptrank.paths import cache_dir
 

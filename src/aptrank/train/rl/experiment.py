@@ -34,6 +34,7 @@ finished policy is reused.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -228,6 +229,80 @@ def headline(
     return out
 
 
+def untrained_item_rewards(
+    policy: str,
+    prompts: Mapping[str, Any],
+    reward: Any,
+    grpo: GRPOTrainConfig,
+    batch_size: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, float]:
+    """Per item, the untrained policy's mean retrieval reward over ``grpo.num_generations``
+    completions sampled at the training temperature and length: what a training step of the
+    untrained policy would have scored on that item (``prompts``: item id → chat messages;
+    ``reward``: the training reward, its ``score_texts``)."""
+    from aptrank.rankers.generation import chat_prompt_ids, generate
+    from aptrank.rankers.llm import load_causal_lm
+
+    lm, tok, _ = load_causal_lm(policy)
+    n = grpo.num_generations
+    ids = sorted(prompts)
+    per_batch = max(1, batch_size // n)
+    out: dict[str, float] = {}
+    for start in range(0, len(ids), per_batch):
+        chunk = ids[start : start + per_batch]
+        repeated = [i for i in chunk for _ in range(n)]
+        texts = generate(
+            lm,
+            tok,
+            chat_prompt_ids(tok, [prompts[i] for i in repeated]),
+            grpo.max_completion_length,
+            temperature=grpo.temperature,
+            seed=grpo.seed + start,
+        )
+        values = reward.score_texts(repeated, texts)["retrieval"]
+        for k, item in enumerate(chunk):
+            out[item] = _mean(values[k * n : (k + 1) * n])
+        if progress is not None:
+            progress(min(start + per_batch, len(ids)), len(ids))
+    return out
+
+
+def _paired(
+    config: RLExperimentConfig,
+    out: Path,
+    trained: Any,
+    prompts: Mapping[str, Any],
+    reward: Any,
+    bar: Callable[[str], Any],
+) -> dict[str, Any]:
+    """The paired learning curve of a trained policy (its item log against the untrained
+    policy's sampled rewards on the same items, cached in ``out``)."""
+    from aptrank.train.rl.step_log import ITEM_LOG, load_step_log, paired_curve, rises
+
+    items = load_step_log(Path(trained.out_dir) / ITEM_LOG)
+    if not items:
+        return {"curve": [], "rises": rises([]), "note": "no item log (a policy from before it)"}
+    seen = sorted({i for row in items for i in row["ids"]})
+    cache = out / f"untrained-items-{config.task}.json"
+    settings = {"policy": config.grpo.policy, "grpo": config.grpo.to_dict(), "items": seen}
+    cached = json.loads(cache.read_text()) if cache.exists() else {}
+    if cached.get("settings") == settings:
+        untrained = cached["rewards"]
+    else:
+        untrained = untrained_item_rewards(
+            config.grpo.policy,
+            {i: prompts[i] for i in seen},
+            reward,
+            config.grpo,
+            config.batch_size,
+            bar("untrained policy on the trained items"),
+        )
+        write_json(cache, {"settings": settings, "rewards": untrained})
+    curve = paired_curve(items, untrained)
+    return {"items": len(seen), "curve": curve, "rises": rises(curve)}
+
+
 def _finish(
     config: RLExperimentConfig, out: Path, result: dict[str, Any], trained: Any
 ) -> dict[str, Any]:
@@ -384,6 +459,12 @@ def rewrite_experiment(
         f"{config.retriever} on {test.name} {config.eval_split}, rewriter trained on "
         f"{train.name} ({mode})",
     )
+    from aptrank.train.rl.rewards import RetrievalReward
+    from aptrank.train.rl.rewrite_task import rewrite_rows
+
+    prompts = {r["query_id"]: r["prompt"] for r in rewrite_rows(texts, train.qrels, st.fit)}
+    rewarder = RetrievalReward(retriever, texts, train.qrels, config.reward)
+    result["paired_curve"] = _paired(config, out, trained, prompts, rewarder, bar)
     folder = write_rewriter(st, trained, result, Path(models_dir or out / "models"))
     result["models"] = {"rewriter": str(folder)}
     return _finish(config, out, result, trained)
@@ -553,6 +634,13 @@ def summarize_experiment(
         meta={"dataset": train.name, "query_ids": fit},
     )  # fmt: skip
     result["heldout"]["after"] = measure(trained.out_dir, "trained")
+    from aptrank.train.rl.summarize import summary_rows
+
+    prompts = {
+        r["doc_id"]: r["prompt"] for r in summary_rows(corpus, fit_qrels, config.max_text_words)
+    }
+    train_reward = SummaryReward(corpus, texts, fit_qrels, rcfg)
+    result["paired_curve"] = _paired(config, out, trained, prompts, train_reward, bar)
 
     ids = sorted(corpus)
     if config.summary_docs and config.summary_docs < len(ids):
