@@ -159,7 +159,12 @@ def check_rewriter_artifact(out: Path, result: dict, trained_on: set, dataset: P
     assert _evaluate(test.qrels, ranker.rank(texts, 1000))["ndcg@10"] == test_row["ndcg@10"]
 
 
-def test_summarize_experiment_scores_the_sub_corpus_with_and_without(policy, dataset, tmp_path):
+def test_summarize_experiment_scores_the_sub_corpus_with_and_without(policy, tmp_path):
+    dataset = write_dataset(tmp_path / "titled")  # ReLSum's setting needs titles
+    rows = [json.loads(line) for line in (dataset / "corpus.jsonl").read_text().splitlines()]
+    for row in rows:
+        row["title"] = " ".join(row["text"].split()[:2])
+    (dataset / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = RLExperimentConfig(
         dataset=str(dataset),
         task="summarize",
@@ -180,7 +185,15 @@ def test_summarize_experiment_scores_the_sub_corpus_with_and_without(policy, dat
         "zero-shot summaries (append)",
         "rl summaries (replace)",
         "rl summaries (append)",
+        "title only",
+        "title + lead (the RL summary's length)",
     ]
+    head = result["headline"]
+    assert head["baseline"] == ev["table"]["title only"]["ndcg@10"]
+    assert head["extractive"] == ev["table"]["title + lead (the RL summary's length)"]["ndcg@10"]
+    assert head["rl"] == ev["table"]["rl summaries (replace)"]["ndcg@10"]
+    assert head["full_text"] == ev["table"]["without summaries"]["ndcg@10"]
+    assert head["strongest_other"] in ("baseline", "extractive", "zero_shot")
     # only test queries with a relevant item in the sub-corpus are scored
     n = ev["sub_corpus"]["queries_scored"]
     assert 1 <= n <= 4 and all(row["queries"] == n for row in ev["table"].values())
