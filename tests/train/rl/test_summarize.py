@@ -187,3 +187,18 @@ def test_a_frozen_pair_scorer_rewards_the_sigmoid_of_its_score():
     # d2 relevant to q2 "dog barking"; replace mode scores "Dogs <summary>"
     parts = reward.score_texts(["d2", "d2"], ["dog barking loudly", "mailman"])
     assert parts["retrieval"] == pytest.approx([1 / (1 + math.exp(-2)), 0.5])
+
+
+def test_copying_the_title_costs_what_the_weight_says():
+    """In the title + summary setting a copied title adds nothing: title_copy_weight takes the
+    copied share off the total; the retrieval part is unchanged."""
+    title = CORPUS["d1"].title  # "Cats"
+    free = SummaryReward(CORPUS, QUERIES, QRELS)
+    costly = SummaryReward(CORPUS, QUERIES, QRELS, SummaryRewardConfig(title_copy_weight=0.5))
+    texts = [title, "cats sleeping all day"]
+    a, b = free.score_texts(["d1", "d1"], texts), costly.score_texts(["d1", "d1"], texts)
+    assert a["retrieval"] == b["retrieval"] and a["title_copy"] == [1.0, 0.25]
+    for i in range(2):
+        assert b["total"][i] == pytest.approx(a["total"][i] - 0.5 * a["title_copy"][i])
+    with pytest.raises(ValueError, match="title_copy_weight"):
+        SummaryRewardConfig(title_copy_weight=-1)

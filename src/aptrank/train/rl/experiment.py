@@ -79,6 +79,11 @@ class RLExperimentConfig:
     summary_reward: SummaryRewardConfig = field(default_factory=SummaryRewardConfig)
     summary_docs: int = 1000  #: summarize task: items of the evaluated sub-corpus (0: all)
     max_text_words: int = 100  #: summarize task: item words the policy reads
+    #: summarize task: a frozen reranker (a cross-encoder: name or folder) whose sigmoid score of
+    #: (training query, title + summary) is the retrieval reward, continuous as in ReLSum; None:
+    #: the retriever's rank of the item
+    summary_scorer: str | None = None
+    summary_scorer_max_length: int = 256  #: tokens per pair for ``summary_scorer``
     zero_shot: bool = True  #: also evaluate the untrained policy's rewrites / summaries
     batch_size: int = 8  #: generation batch at evaluation
 
@@ -605,7 +610,14 @@ def summarize_experiment(
         batch_size=config.batch_size,
     )
     bar = _bar_factory(progress)
-    heldout_reward = SummaryReward(corpus, texts, held_qrels, rcfg)
+    pair_scorer = None
+    if config.summary_scorer:
+        from aptrank.rankers.encoders import load_pair_scorer
+
+        pair_scorer = load_pair_scorer(
+            config.summary_scorer, "torch", config.summary_scorer_max_length
+        )
+    heldout_reward = SummaryReward(corpus, texts, held_qrels, rcfg, pair_scorer=pair_scorer)
 
     def summaries(policy: str, ids: Sequence[str], what: str) -> dict[str, str]:
         job = summarize_corpus(
@@ -631,7 +643,7 @@ def summarize_experiment(
     trained = train_summarizer(
         out / "policy", corpus, fit_qrels, texts, config=config.grpo, reward=rcfg,
         max_text_words=config.max_text_words, progress=progress is not None,
-        meta={"dataset": train.name, "query_ids": fit},
+        meta={"dataset": train.name, "query_ids": fit}, pair_scorer=pair_scorer,
     )  # fmt: skip
     result["heldout"]["after"] = measure(trained.out_dir, "trained")
     from aptrank.train.rl.summarize import summary_rows
@@ -639,7 +651,7 @@ def summarize_experiment(
     prompts = {
         r["doc_id"]: r["prompt"] for r in summary_rows(corpus, fit_qrels, config.max_text_words)
     }
-    train_reward = SummaryReward(corpus, texts, fit_qrels, rcfg)
+    train_reward = SummaryReward(corpus, texts, fit_qrels, rcfg, pair_scorer=pair_scorer)
     result["paired_curve"] = _paired(config, out, trained, prompts, train_reward, bar)
 
     ids = sorted(corpus)

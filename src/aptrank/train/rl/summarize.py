@@ -74,12 +74,14 @@ def train_summarizer(
     overwrite: bool = False,
     callbacks: Sequence[Any] = (),
     meta: Mapping[str, Any] | None = None,
+    pair_scorer: Any = None,
 ) -> GRPOResult:
     """Train an item summarizer on ``corpus`` with *training* ``queries``/``qrels`` (keep test
     and held-out queries out). Mirrors :func:`~aptrank.train.rl.rewrite_task.train_rewriter`;
-    the reward is BM25's rank of each item for its training queries."""
+    the reward is BM25's rank of each item for its training queries, or with ``pair_scorer``
+    a frozen reranker's continuous score of (query, title + summary) (ReLSum)."""
     rows = summary_rows(corpus, qrels, max_text_words)
-    rewarder = SummaryReward(corpus, queries, qrels, reward)
+    rewarder = SummaryReward(corpus, queries, qrels, reward, pair_scorer=pair_scorer)
     info = {
         "task": "summarize",
         "doc_ids": [r["doc_id"] for r in rows],

@@ -30,6 +30,7 @@ but rewards absolute relevance rather than the item's standing against the rest 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -167,13 +168,16 @@ class SummaryRewardConfig:
     length_target: int = 25  #: words allowed before the length penalty starts
     length_per_word: float = 0.01  #: penalty per word beyond length_target
     failure_reward: float = PARSE_FAILURE_REWARD  #: the reward of a failed parse
+    #: subtracted times the share of the summary's words already in the item's title: in the
+    #: title + summary setting a copied title adds nothing a ranker did not have
+    title_copy_weight: float = 0.0
 
     def __post_init__(self) -> None:
         rank_gain(1, self.metric)
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
-        if self.format_weight < 0 or self.length_per_word < 0:
-            raise ValueError("format_weight and length_per_word must be >= 0")
+        if min(self.format_weight, self.length_per_word, self.title_copy_weight) < 0:
+            raise ValueError("format_weight, length_per_word and title_copy_weight must be >= 0")
         if self.max_words < 1 or self.length_target < 0:
             raise ValueError("max_words must be >= 1 and length_target >= 0")
 
@@ -266,7 +270,7 @@ class SummaryReward:
         unknown = sorted({d for d in doc_ids if d not in self.item_queries})
         if unknown:
             raise ValueError(f"items without a training query they are relevant for: {unknown[:5]}")
-        out: dict[str, list[float]] = {c: [] for c in COMPONENTS}
+        out: dict[str, list[float]] = {c: [] for c in SUMMARY_COMPONENTS}
         for doc_id, text in zip(doc_ids, texts):
             parsed = parse_summary(text, self.cfg.max_words)
             failed = parsed is None
@@ -277,7 +281,32 @@ class SummaryReward:
                 self.cfg.length_target,
                 self.cfg.length_per_word,
             )
-            total = self.cfg.failure_reward if failed else r + self.cfg.format_weight * fmt + length
-            for name, value in zip(COMPONENTS, (r, fmt, length, float(failed), total)):
+            copy = title_copy(self.corpus[doc_id].title, parsed or "")
+            total = (
+                self.cfg.failure_reward
+                if failed
+                else r + self.cfg.format_weight * fmt + length - self.cfg.title_copy_weight * copy
+            )
+            values = (r, fmt, length, float(failed), copy, total)
+            for name, value in zip(SUMMARY_COMPONENTS, values, strict=True):
                 out[name].append(float(value))
         return out
+
+
+#: the summary reward's components: the retrieval reward's plus the share copied from the title
+SUMMARY_COMPONENTS = (*COMPONENTS[:-1], "title_copy", COMPONENTS[-1])
+
+
+def title_copy(title: str, summary: str) -> float:
+    """The share of the summary's words (lowercased, alphanumeric) found in the title.
+
+    >>> title_copy("Statins and stroke", "statins lower stroke risk")
+    0.5
+    >>> title_copy("", "anything"), title_copy("T", "")
+    (0.0, 0.0)
+    """
+    words = re.findall(r"[a-z0-9]+", summary.lower())
+    if not words:
+        return 0.0
+    in_title = set(re.findall(r"[a-z0-9]+", title.lower()))
+    return sum(w in in_title for w in words) / len(words)
