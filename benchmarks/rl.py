@@ -10,6 +10,12 @@ prompt; rewrites: 4 prompts per step, 48 tokens, lr 2e-5, 36 steps (~40 s/step o
 title and the first 100 words of the item, lr 5e-5, 40 steps (~42 s/step: ~28 min; 4 items per
 step at lr 1e-5 took ~90 s/step) —
 plus the greedy generations of the before/after and evaluation measurements (~0.5 s each).
+Parts: ``rewrite`` trains the rewriter on exclusion queries generated from ``--dataset``'s corpus
+alone (:mod:`aptrank.train.rl.exclusion`) and scores it on ``--eval-dataset`` (NegConstraint),
+beside the constraint parser's rule that deletes the exclusion clause; ``rewrite-scifact`` trains
+and scores on SciFact's own queries (where rewriting has little room); ``summarize`` is ReLSum's
+setting (title only, title + lead, title + summaries; ``--summary-scorer`` a frozen reranker's
+score as the reward, ``--title-copy-weight``). Each part records its provenance and a headline.
 What each part measures (:mod:`aptrank.train.rl.experiment`):
 
 * the retrieval part of the reward on 100 held-out training queries (a seeded slice the policy
@@ -43,7 +49,12 @@ from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 DATA = Path(os.environ.get("APTRANK_BENCH_DATA", Path(__file__).parents[2] / "shared" / "data"))
-PARTS = ("rewrite", "summarize")
+#: rewrite: trained on exclusion queries generated from --dataset's corpus, scored on
+#: --eval-dataset (NegConstraint); rewrite-scifact: trained and scored on --dataset's own queries
+#: (where rewriting has little room); summarize: ReLSum's title + summary setting
+PARTS = ("rewrite", "rewrite-scifact", "summarize")
+KEYS = {"rewrite": "rewrite", "rewrite-scifact": "rewrite_scifact", "summarize": "summarize"}
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def log(message: str) -> None:
@@ -69,6 +80,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--summary-metric", help="the summarizer's reward (ndcg@k, mrr@k, recall@k)")
     p.add_argument("--summary-lr", type=float, help="the summarizer's lr")
     p.add_argument("--summary-batch", type=int, help="the summarizer's completions per step")
+    p.add_argument(
+        "--summary-scorer", help="a frozen cross-encoder (folder) whose score is the reward"
+    )
+    p.add_argument("--title-copy-weight", type=float, help="penalty for copying the title")
+    p.add_argument("--eval-dataset", default="negconstraint", help="the rewrite part's test set")
+    p.add_argument(
+        "--exclusion-queries", type=int, default=1000, help="seed documents for the rewrite part"
+    )
     p.add_argument("--beta", type=float, default=0.04)
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy CPU)")
     p.add_argument("--heldout", type=int, default=100)
@@ -106,19 +125,32 @@ def configs(args: argparse.Namespace) -> dict[str, Any]:
     )
     words = {"max_text_words": args.summary_words} if args.summary_words else {}
     metric = {"metric": args.summary_metric} if args.summary_metric else {}
-    return {
-        "rewrite": replace(
-            base,
-            task="rewrite",
-            grpo=GRPOTrainConfig.for_task(
-                "rewrite",
-                **common,
-                per_device_batch=args.batch,
-                max_completion_length=args.rewrite_tokens,
-                learning_rate=args.lr,
-                max_steps=args.steps,
-            ),
+    if args.title_copy_weight is not None:
+        metric["title_copy_weight"] = args.title_copy_weight
+    scorer = {"summary_scorer": args.summary_scorer} if args.summary_scorer else {}
+    rewrite = replace(
+        base,
+        task="rewrite",
+        grpo=GRPOTrainConfig.for_task(
+            "rewrite",
+            **common,
+            per_device_batch=args.batch,
+            max_completion_length=args.rewrite_tokens,
+            learning_rate=args.lr,
+            max_steps=args.steps,
         ),
+    )
+    evaluated = DATA / args.eval_dataset
+    exclusion = {}
+    if "rewrite" in args.parts:  # generated only when asked for
+        exclusion["rewrite"] = replace(
+            rewrite,
+            dataset=str(exclusion_dataset(dataset, args)),
+            eval_dataset=str(evaluated) if evaluated.exists() else args.eval_dataset,
+        )
+    return {
+        **exclusion,
+        "rewrite-scifact": rewrite,
         "summarize": replace(
             base,
             task="summarize",
@@ -132,8 +164,20 @@ def configs(args: argparse.Namespace) -> dict[str, Any]:
             ),
             summary_reward=SummaryRewardConfig(**metric),
             **words,
+            **scorer,
         ),
     }
+
+
+def exclusion_dataset(dataset: str, args: argparse.Namespace) -> Path:
+    """Exclusion queries generated from ``dataset``'s corpus alone (a BEIR folder in the cache;
+    aptrank.train.rl.exclusion): the rewrite part's training queries."""
+    from aptrank.paths import cache_dir
+    from aptrank.train.rl.exclusion import ExclusionConfig, write_exclusion_dataset
+
+    config = ExclusionConfig(queries=args.exclusion_queries, seed=args.seed)
+    out = cache_dir("rl") / f"exclusion-{Path(dataset).name}-{args.exclusion_queries}-{args.seed}"
+    return write_exclusion_dataset(dataset, out, config)
 
 
 def bars(description: str) -> Any:
@@ -158,7 +202,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"{report.get('updated')})",
         "",
     ]
-    for task in PARTS:
+    for task in KEYS.values():
         r = report.get(task)
         if not r:
             continue
@@ -206,6 +250,28 @@ def to_markdown(report: dict[str, Any]) -> str:
                 "in it.",
                 "",
             ]
+        head = r.get("headline")
+        if head:
+            rows = [k for k in ("baseline", "rule", "extractive", "zero_shot", "rl", "full_text")]
+            lines += [
+                f"Headline ({head['setting']}): "
+                + ", ".join(f"{k} {fmt(head[k])}" for k in rows if head.get(k) is not None)
+                + (
+                    f"; RL against the strongest other row ({head['strongest_other']}): "
+                    f"paired t-test p = {head['p_value']:.3g}"
+                    if head.get("p_value") is not None
+                    else ""
+                ),
+                "",
+            ]
+        paired = r.get("paired_curve", {}).get("rises")
+        if paired and paired.get("slope") is not None:
+            lines += [
+                f"Paired learning curve (each step's reward minus the untrained policy's on the "
+                f"same items): slope {paired['slope']} per step, first third "
+                f"{fmt(paired['first_third'])}, last third {fmt(paired['last_third'])}.",
+                "",
+            ]
         lines += [f"| configuration | {ev['split']} NDCG@10 | Recall@100 |", "|:---|---:|---:|"]
         for name, row in ev["table"].items():
             lines.append(f"| {name} | {fmt(row['ndcg@10'])} | {fmt(row['recall@100'])} |")
@@ -216,7 +282,7 @@ def to_markdown(report: dict[str, Any]) -> str:
 def plot(report: dict[str, Any], path: Path) -> None:
     from aptrank.report.plots import reward_curves
 
-    curves = {t: report[t]["reward_curve"] for t in PARTS if report.get(t)}
+    curves = {t: report[t]["reward_curve"] for t in KEYS.values() if report.get(t)}
     uri = reward_curves(curves)
     path.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
 
@@ -242,12 +308,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     command = " ".join(["python benchmarks/rl.py", *(argv or sys.argv[1:])])
     report.pop("command", None)  # each task records its own command (older files had one)
     table = report.setdefault("ndcg@10", {})
-    for task, config in configs(args).items():
-        if task not in args.parts:
+    from inference import stamp
+
+    for part, config in configs(args).items():
+        if part not in args.parts:
             continue
-        log(f"{task}: {config.grpo.max_steps} steps of {config.grpo.policy}")
-        r = run_experiment(config, work / task, progress=bars)
-        report[task] = {"command": command, **r}
+        task = KEYS[part]
+        log(f"{part}: {config.grpo.max_steps} steps of {config.grpo.policy}")
+        r = run_experiment(config, work / part, progress=bars)
+        report[task] = {"command": command, **r, "provenance": stamp(threads=args.threads)}
         report["dataset"] = r["dataset"]
         for name, row in r["eval"]["table"].items():
             table[f"{task}: {name}"] = row["ndcg@10"]

@@ -30,6 +30,7 @@ def test_gpu_script_runs_tiny_on_cpu(tmp_path):
         "--summary-batch", "4", "--summary-lr", "1e-3", "--heldout", "3",
         "--summary-docs", "12", "--eval-batch", "4", "--dataset", str(dataset),
         "--results", str(results), "--work", str(tmp_path / "work"),
+        "--parts", "rewrite-scifact", "summarize",
     ]  # fmt: skip
     env = {**os.environ, "PY": sys.executable, "APTRANK_DEVICE": "cpu"}
     done = subprocess.run(
@@ -41,11 +42,13 @@ def test_gpu_script_runs_tiny_on_cpu(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((results / "rl-gpu.json").read_text())
-    for task in ("rewrite", "summarize"):
+    for task in ("rewrite_scifact", "summarize"):
         assert [p["step"] for p in report[task]["reward_curve"]] == [1, 2]
+        assert set(report[task]["provenance"]) >= {"command", "machine", "versions", "created"}
+        assert set(report[task]["headline"]) >= {"dataset", "setting", "metric", "baseline", "rl"}
         assert report[task]["config"]["grpo"]["max_steps"] == 2  # the override won
         assert report[task]["config"]["grpo"]["num_generations"] == 2
-    assert report["ndcg@10"]["rewrite: bm25 original"] >= 0
+    assert report["ndcg@10"]["rewrite_scifact: bm25 original"] >= 0
     assert "summarize: rl summaries (append)" in report["ndcg@10"]
     assert (results / "rl-gpu.md").read_text().startswith("# RL benchmark")
     assert (results / "rl-gpu.png").stat().st_size > 1000
