@@ -195,6 +195,9 @@ def test_distill_needs_enough_synthetic_queries(tmp_path: Path, models, monkeypa
         ("llm:", "unknown teacher"),
         ("http:http://localhost:1/v1", "needs a model name"),
         ("ensemble(ranker:bm25)", "at least two members"),
+        ("trained:all-MiniLM-L6-v2[epochs=2]", "bad teacher option 'epochs=2'"),
+        ("ce:some-model[precision=bf16]", "bad teacher option 'precision=bf16'"),
+        ("trained:all-MiniLM-L6-v2[precision=bf16", "must end with"),
     ],
 )
 def test_bad_teacher_specs(tmp_path: Path, models, spec, message):
