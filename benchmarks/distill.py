@@ -390,11 +390,10 @@ def part_system(ctx: Any, report: dict[str, Any], models_dir: Path, dataset: str
     """The student system (``aptrank.train.distill.student_system``) against the teacher and the
     same fusion without the student, with the student alone beside them; the written artifacts
     re-evaluated by ``aptrank evaluate`` in a new process; the headline."""
-    from aptrank.diagnose.strata import unseen_queries
     from aptrank.evaluate.metrics import evaluate
     from aptrank.evaluate.significance import paired_test
     from aptrank.teach.workflow import build_teacher, stored_run
-    from aptrank.train.distill import student_system
+    from aptrank.train.distill import mean_over, student_system
 
     chosen = report["chosen_teacher"]["spec"]
     selected = report["selected_student"]
@@ -402,17 +401,15 @@ def part_system(ctx: Any, report: dict[str, Any], models_dir: Path, dataset: str
     out = student_system(ctx, chosen, selected["folder"], models_dir)
     per_query = out.pop("per_query")
     pairs = ctx.pairs(ctx.first_stage("test"), ctx.queries("test"))
-    unseen = unseen_queries(ctx.test.qrels, ctx.train.qrels)
+    unseen = out.pop("unseen_ids")
     student = report["students"][str(selected["size"])]
     for name, spec in (("teacher", chosen), ("student", f"ce:{selected['folder']}")):
         run = stored_run(ctx.store, build_teacher(spec, ctx), pairs)
         per_query[name] = evaluate(ctx.test.qrels, run, ["ndcg@10"]).per_query["ndcg@10"]
         out[name] = {
             "spec": spec,
-            "ndcg@10": sum(per_query[name].values()) / len(per_query[name]),
-            "unseen_ndcg@10": (
-                sum(per_query[name][q] for q in unseen) / len(unseen) if unseen else None
-            ),
+            "ndcg@10": mean_over(per_query[name], list(per_query[name])),
+            "unseen_ndcg@10": mean_over(per_query[name], unseen),
         }
     out["student"]["pipeline"] = student["model"]
     for name in ("student", "student_system", "without_student"):  # as a user types them

@@ -17,9 +17,10 @@ pytest.importorskip("datasets")
 
 import torch  # noqa: E402
 
-from aptrank.train.cross_encoder import CrossEncoderTrainConfig, train_cross_encoder  # noqa: E402
+from aptrank.train.cross_encoder import train_cross_encoder  # noqa: E402
 from aptrank.train.examples import margin_triples, normalize_margins  # noqa: E402
 from tests.tiny_models import tiny_bert_folder  # noqa: E402
+from tests.train.test_cross_encoder import config as toy_config  # noqa: E402
 
 PET = "cats purr sleep dogs bark mailman live together pet food sleeping barking".split()
 MONEY = "stock market fell sharply today prices companies rose".split()
@@ -70,15 +71,7 @@ def test_a_student_distilled_from_a_toy_teacher_ranks_held_out_items(tmp_path: P
 
     tiny = tiny_bert_folder(tmp_path / "tiny")
     before = pairwise_accuracy(CrossEncoder(str(tiny), num_labels=1), test_q, test_docs)
-    config = CrossEncoderTrainConfig(
-        backbone=str(tiny),
-        max_length=32,
-        batch_size=8,
-        max_steps=40,
-        learning_rate=1e-2,
-        warmup_ratio=0.0,
-        save_steps=1000,
-    )
+    config = toy_config(tiny, max_steps=40)  # the cross-encoder tests' fast toy settings
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -259,9 +259,7 @@ def build_teacher(spec: str, ctx: TeachContext) -> Teacher:
             CrossEncoderTeacherConfig,
         )
 
-        name, options = model_options(
-            arg, ("backend", "precision") if kind == "trained" else ("backend",)
-        )
+        name, options = model_options(kind, arg)
         precision = options.pop("precision", None)
         model = str(train_teacher(name, ctx, precision)) if kind == "trained" else name
         return CrossEncoderTeacher(
@@ -284,12 +282,14 @@ def build_teacher(spec: str, ctx: TeachContext) -> Teacher:
     return HTTPTeacher(HTTPTeacherConfig(base_url=url, model=model))
 
 
-def model_options(arg: str, allowed: Sequence[str]) -> tuple[str, dict[str, str]]:
-    """``name[key=value,...]`` of a ``trained:`` or ``ce:`` teacher: the name and its options.
+def model_options(kind: str, arg: str) -> tuple[str, dict[str, str]]:
+    """``name[key=value,...]`` of a ``trained:`` teacher (options ``backend``, ``precision``) or a
+    ``ce:`` one (``backend``): the name and its options.
 
-    >>> model_options("all-mpnet-base-v2[precision=bf16]", ("precision", "backend"))
+    >>> model_options("trained", "all-mpnet-base-v2[precision=bf16]")
     ('all-mpnet-base-v2', {'precision': 'bf16'})
     """
+    allowed = ("backend", "precision") if kind == "trained" else ("backend",)
     name, bracket, rest = arg.partition("[")
     if not bracket:
         return arg, {}
@@ -528,9 +528,7 @@ def member_pipeline(spec: str, ctx: TeachContext, folder: Path) -> str | None:
         return arg
     if kind not in ("ce", "trained"):
         return None
-    model, extra = model_options(
-        arg, ("backend", "precision") if kind == "trained" else ("backend",)
-    )
+    model, extra = model_options(kind, arg)
     precision = extra.pop("precision", None)
     options = options[:-1] + "".join(f",{k}={v}" for k, v in extra.items()) + "]"
     if kind == "ce" and not Path(model).is_dir():

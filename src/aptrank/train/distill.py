@@ -338,7 +338,7 @@ def student_system(
     }
     pairs = ctx.pairs(ctx.first_stage("test"), ctx.queries("test"))
     unseen = unseen_queries(ctx.test.qrels, ctx.train.qrels)
-    out: dict[str, Any] = {"specs": specs, "unseen_queries": len(unseen)}
+    out: dict[str, Any] = {"specs": specs, "unseen_queries": len(unseen), "unseen_ids": unseen}
     per_query = {}
     for name, spec in specs.items():
         scorer = build_teacher(spec, ctx)
@@ -360,9 +360,7 @@ def student_system(
             "ndcg@10": measured.test_ndcg10,
             "dev_ndcg@10": measured.dev_ndcg10,
             "dev_crossfit_ndcg@10": measured.dev_crossfit_ndcg10,
-            "unseen_ndcg@10": (
-                sum(per_query[name][q] for q in unseen) / len(unseen) if unseen else None
-            ),
+            "unseen_ndcg@10": mean_over(per_query[name], unseen),
             "weights": weights(spec, scorer),
             "pipeline": str(folder),
         }
@@ -373,6 +371,15 @@ def student_system(
     }
     out["per_query"] = per_query
     return out
+
+
+def mean_over(values: Mapping[str, float], ids: Sequence[str]) -> float | None:
+    """The mean of ``values`` over ``ids`` (None when there are none).
+
+    >>> mean_over({"a": 1.0, "b": 0.0, "c": 0.5}, ["a", "c"]), mean_over({"a": 1.0}, [])
+    (0.75, None)
+    """
+    return sum(values[i] for i in ids) / len(ids) if ids else None
 
 
 def weights(spec: str, scorer: Any) -> dict[str, float] | None:

@@ -383,8 +383,6 @@ def rewrite_experiment(
         st.config, st.out, st.train, st.test, st.heldout, st.texts
     )  # fmt: skip
     retriever = build_ranker(config.retriever).index(train.corpus)
-    # the evaluated task's own index when it is another dataset (another corpus)
-    scorer = retriever if test.corpus is train.corpus else None
     max_new = config.grpo.max_completion_length
     bar = _bar_factory(progress)
 
@@ -417,7 +415,9 @@ def rewrite_experiment(
 
     from aptrank.constraints.parse import delete_exclusion, parse_query
 
-    ranker = scorer or build_ranker(config.retriever).index(test.corpus)
+    # another evaluated dataset is another corpus: its own index
+    same = config.eval_dataset in (None, config.dataset)
+    ranker = retriever if same else build_ranker(config.retriever).index(test.corpus)
     test_texts = {q: test.queries[q].text for q in test.qrels if q in test.queries}
     per_query: dict[str, dict[str, float]] = {}
 
@@ -685,25 +685,20 @@ def summarize_experiment(
     # ReLSum's setting: the ranker indexes the title alone, and a summary is added to it; the
     # extractive control is each item's lead cut to its RL summary's length (the full text,
     # "without summaries" above, is the upper reference)
-    title_only: str | None = "title only"
-    extractive: str | None = "title + lead (the RL summary's length)"
-    if any(sub[d].title.strip() for d in ids):
-        table["title only"] = score(
-            summarized_corpus(sub, dict.fromkeys(ids, ""), "replace"), "title only"
-        )
+    title_only, extractive = "title only", "title + lead (the RL summary's length)"
+    titled = any(sub[d].title.strip() for d in ids)  # without titles the setting does not exist
+    if titled:
+        empty = dict.fromkeys(ids, "")
+        table[title_only] = score(summarized_corpus(sub, empty, "replace"), title_only)
         lengths = {d: len(got_by["rl"].get(d, "").split()) or rcfg.max_words for d in ids}
         lead = {d: " ".join(sub[d].text.split()[: lengths[d]]) for d in ids}
-        table["title + lead (the RL summary's length)"] = score(
-            summarized_corpus(sub, lead, "replace"), "title + lead (the RL summary's length)"
-        )
-    else:  # no titles: ReLSum's setting does not exist for this corpus
-        title_only = extractive = None
+        table[extractive] = score(summarized_corpus(sub, lead, "replace"), extractive)
     result["headline"] = headline(
         table,
         per_query,
         {
-            "baseline": title_only,
-            "extractive": extractive,
+            "baseline": title_only if titled else None,
+            "extractive": extractive if titled else None,
             "zero_shot": "zero-shot summaries (replace)" if config.zero_shot else None,
             "rl": "rl summaries (replace)",
         },
