@@ -148,7 +148,11 @@ def provenance(**extra: Any) -> dict[str, Any]:
 
 def load_report() -> dict[str, Any]:
     path = RESULTS / f"{NAME}.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    report = json.loads(path.read_text()) if path.exists() else {}
+    # top-level stamps of older files described only the last part run: each part has its own
+    for stale in ("command", "versions", "cpus"):
+        report.pop(stale, None)
+    return report
 
 
 def save_report(report: dict[str, Any]) -> None:
@@ -170,7 +174,16 @@ def selection_score(t: dict[str, Any]) -> float:
 def training_record(folder: Path) -> dict[str, Any]:
     """Where and how a trained model was trained (from its aptrank_train.json)."""
     record = json.loads((folder / "aptrank_train.json").read_text())
-    keep = ("device", "precision", "global_step", "train_loss", "wall_s", "sizes", "created")
+    keep = (
+        "device",
+        "precision",
+        "global_step",
+        "train_loss",
+        "wall_s",  # this call's time only: a resumed run's earlier part is not in it
+        "resumed_from",
+        "sizes",
+        "created",
+    )
     return {"folder": folder.name, **{k: record.get(k) for k in keep}}
 
 
@@ -674,9 +687,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         for size, s in sorted(report["students"].items(), key=lambda kv: int(kv[0])):
             tr, rec = s.get("train", {}), s.get("training", {})
             wall = rec.get("wall_s")
+            resumed = rec.get("resumed_from")
             lines.append(
                 f"| {size} | {tr.get('human_pairs', '')} | {tr.get('margin_triples', '')} | "
-                f"{rec.get('global_step', '')} | {fmt(wall / 60 if wall else None)} | "
+                f"{rec.get('global_step', '')} | {fmt(wall / 60 if wall else None)}"
+                f"{f' (from step {resumed})' if resumed else ''} | "
                 f"{rec.get('device', '')} {rec.get('precision', '')} | "
                 f"{fmt(s['dev_ndcg@10'])} | {fmt(s['ndcg@10'])} |"
             )
