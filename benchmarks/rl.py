@@ -198,8 +198,9 @@ def fmt(v: Any) -> str:
 
 def to_markdown(report: dict[str, Any]) -> str:
     lines = [
-        f"# RL benchmark, {report.get('dataset')} ({report.get('cpus')} CPUs, "
-        f"{report.get('updated')})",
+        f"# RL benchmark ({report.get('updated')})",
+        "",
+        "Each part's command, machine, versions and time are in rl.json (`provenance`).",
         "",
     ]
     for task in KEYS.values():
@@ -210,8 +211,9 @@ def to_markdown(report: dict[str, Any]) -> str:
         h = r["heldout"]
         t = r["curve_tenths"]
         lines += [
-            f"## {task}",
+            f"## {task} ({r.get('dataset')})",
             "",
+            *([f"> {r['superseded']}", ""] if r.get("superseded") else []),
             *([f"`{r['command']}`", ""] if r.get("command") else []),
             f"Policy {g['policy']} ({'LoRA' if g['lora'] else 'full'}), {r['training']['steps']} "
             f"GRPO steps of {g['per_device_batch']} completions ({g['num_generations']} per "
@@ -224,7 +226,7 @@ def to_markdown(report: dict[str, Any]) -> str:
             "parse failures |",
             "|:---|---:|---:|---:|",
         ]
-        base = "original queries" if task == "rewrite" else "items unchanged"
+        base = "original queries" if task.startswith("rewrite") else "items unchanged"
         base_value = h.get("original_queries", h.get("unchanged_items"))
         lines.append(f"| {base} | {fmt(base_value)} | | |")
         for when in ("before", "after"):
@@ -296,7 +298,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ("TOKENIZERS_PARALLELISM", "false"),
     ):
         os.environ.setdefault(var, value)
-    from aptrank.experiment import package_versions
     from aptrank.paths import cache_dir
     from aptrank.train.rl.experiment import run_experiment
 
@@ -306,7 +307,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     work = args.work or cache_dir("rl") / args.name
     command = " ".join(["python benchmarks/rl.py", *(argv or sys.argv[1:])])
-    report.pop("command", None)  # each task records its own command (older files had one)
+    # each part records its own provenance: older files' top-level stamps described only the
+    # last part run
+    for stale in ("command", "versions", "cpus", "dataset"):
+        report.pop(stale, None)
     table = report.setdefault("ndcg@10", {})
     from inference import stamp
 
@@ -317,7 +321,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         log(f"{part}: {config.grpo.max_steps} steps of {config.grpo.policy}")
         r = run_experiment(config, work / part, progress=bars)
         report[task] = {"command": command, **r, "provenance": stamp(threads=args.threads)}
-        report["dataset"] = r["dataset"]
+        for row_name in [k for k in table if k.startswith(f"{task}: ")]:
+            del table[row_name]  # a rerun replaces the part's rows, never mixes them
         for name, row in r["eval"]["table"].items():
             table[f"{task}: {name}"] = row["ndcg@10"]
         h = r["heldout"]
@@ -327,8 +332,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         report.update(
             updated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            versions=package_versions(),
-            cpus=len(os.sched_getaffinity(0)),
             config={**report.get("config", {}), task: r["config"]},
         )
         path.write_text(json.dumps(report, indent=1, default=str) + "\n")
