@@ -77,7 +77,16 @@ def teachers(trained: str) -> list[str]:
 
 
 JUDGES = ("llm:smollm2", "llm:qwen")
-PARTS = ("teachers", "judges", "teach", "students", "defaults", "system", "throughput")
+PARTS = (
+    "teachers",
+    "judges",
+    "teach",
+    "students",
+    "defaults",
+    "variants",
+    "system",
+    "throughput",
+)
 #: every block of the results file that a part writes, and so carries a ``provenance``
 BLOCKS = {
     "teachers": "teachers",
@@ -85,13 +94,14 @@ BLOCKS = {
     "teach": "synthetic",
     "students": "students",
     "defaults": "defaults",
+    "variants": "variants",
     "system": "system",
     "throughput": "throughput",
 }
 
 
 #: blocks whose every entry is one part's output (each entry carries its own provenance)
-PER_ENTRY = ("teachers", "students", "defaults")
+PER_ENTRY = ("teachers", "students", "defaults", "variants")
 PROVENANCE_KEYS = ("command", "machine", "versions", "created")
 HEADLINE_KEYS = {
     "teacher": ("spec", "ndcg@10"),
@@ -411,6 +421,70 @@ def part_defaults(dconfig: Any, report: dict[str, Any]) -> None:
         ctx.close()
 
 
+#: recipes tried beside DistillConfig's default at the selected curve point: (name, change).
+#: "no-human": teacher margins on the synthetic queries only, no human judgments of the
+#: training queries (do those teach the student which documents tend to be relevant?)
+VARIANTS = (("no-human", {"human": False}),)
+
+
+def part_variants(dconfig: Any, report: dict[str, Any], out_dir: Path) -> None:
+    """Each recipe of ``VARIANTS`` at the selected size: the student and its student system,
+    scored on dev and (once per recipe) on test and its unseen subset, written under
+    ``out_dir/variants/<name>/models``. The headline stays the default recipe's."""
+    from aptrank.cli._common import progress_bars
+    from aptrank.diagnose.strata import unseen_queries
+    from aptrank.evaluate.metrics import evaluate
+    from aptrank.teach.workflow import TeachContext, build_teacher, stored_run
+    from aptrank.train.distill import distill, mean_over
+
+    out = report.setdefault("variants", {})
+    size = report["selected_student"]["size"]
+    for name, change in VARIANTS:
+        config = replace(dconfig, sizes=(size,), **change)
+        log(f"variants: {name} ({change}) at {size} synthetic queries")
+        models_dir = out_dir / "variants" / name / "models"
+        with progress_bars(sys.stderr.isatty()) as bars:
+            result = distill(config, progress=bars, models_dir=models_dir)
+        student = result["students"][str(size)]
+        system = result["student_system"] or {}
+        ctx = TeachContext(config.teach)
+        try:
+            pairs = ctx.pairs(ctx.first_stage("test"), ctx.queries("test"))
+            scorer = build_teacher(f"ce:{student['folder']}", ctx)
+            per_query = evaluate(
+                ctx.test.qrels, stored_run(ctx.store, scorer, pairs), ["ndcg@10"]
+            ).per_query["ndcg@10"]
+            unseen = unseen_queries(ctx.test.qrels, ctx.train.qrels)
+        finally:
+            ctx.close()
+        entry = out.setdefault(name, {})
+        entry.update(
+            {
+                "change": change,
+                "synthetic_queries": size,
+                "student": {
+                    "pipeline": os.path.relpath(result["models"][f"student-{size}"]),
+                    "dev_ndcg@10": student["dev_ndcg10"],
+                    "ndcg@10": student["test_ndcg10"],
+                    "unseen_ndcg@10": mean_over(per_query, unseen),
+                },
+                "train": student["train"],
+                "training": training_record(Path(student["folder"])),
+                **{
+                    k: {
+                        **{m: v for m, v in system[k].items() if m != "weights"},
+                        "pipeline": os.path.relpath(system[k]["pipeline"]),
+                    }
+                    for k in ("student_system", "without_student")
+                    if k in system
+                },
+                "paired_t_test": system.get("paired_t_test"),
+            }
+        )
+        entry.setdefault("provenance", provenance())
+        save_report(report)
+
+
 def evaluate_in_new_process(dataset: str, pipelines: Sequence[str], out: Path) -> dict[str, float]:
     """``aptrank evaluate`` on each pipeline in a fresh process: test NDCG@10 per pipeline."""
     cmd = [sys.executable, "-m", "aptrank", "evaluate", dataset, "--metric", "ndcg@10"]
@@ -694,8 +768,8 @@ def to_markdown(report: dict[str, Any]) -> str:
                 "",
                 f"Tried: {len(report.get('teachers', {}))} teachers (below, chosen on dev), "
                 f"{len(report.get('students', {}))} student curve point(s) with DistillConfig's "
-                f"recipe and {len(report.get('defaults', {}))} dev runs behind its defaults "
-                "(below).",
+                f"recipe, {len(report.get('defaults', {}))} dev runs behind its defaults and "
+                f"{len(report.get('variants', {}))} other recipe(s) (below).",
                 "",
             ]
     lines += [
@@ -763,6 +837,25 @@ def to_markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {d['synthetic_queries']} | {d['change']} | {fmt(d['dev_ndcg@10'])} "
                 f"| {versus} |"
+            )
+        lines.append("")
+    variants = report.get("variants")
+    if variants:
+        lines += [
+            "## Recipes tried beside the default (test scored once per recipe)",
+            "",
+            "| recipe | change | student dev | student test | student unseen | system dev "
+            "(cross-fit) | system test | system unseen | vs without the student |",
+            "|:---|:---|---:|---:|---:|---:|---:|---:|:---|",
+        ]
+        for name, v in variants.items():
+            st, sy, t = v["student"], v.get("student_system", {}), v.get("paired_t_test") or {}
+            lines.append(
+                f"| {name} | {v['change']} | {fmt(st['dev_ndcg@10'])} | {fmt(st['ndcg@10'])} | "
+                f"{fmt(st['unseen_ndcg@10'])} | {fmt(sy.get('dev_crossfit_ndcg@10'))} | "
+                f"{fmt(sy.get('ndcg@10'))} | {fmt(sy.get('unseen_ndcg@10'))} | "
+                + (f"{t['mean_delta']:+.4f}, p = {t['p_value']:.2g}" if t else "")
+                + " |"
             )
         lines.append("")
     system = report.get("system", {})
@@ -878,6 +971,8 @@ def main() -> None:
         part_students(dconfig, report, models_dir)
     if "defaults" in args.parts:
         part_defaults(dconfig, report)
+    if "variants" in args.parts:
+        part_variants(dconfig, report, args.out.resolve())
     if {"system", "throughput"} & set(args.parts):
         ctx = TeachContext(teach_cfg)
         try:

@@ -223,6 +223,15 @@ def test_teach_cli_reports_a_bad_teacher_in_one_line(tmp_path: Path):
     assert "unknown teacher" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_distill_without_human_judgments_needs_teacher_labels(tmp_path: Path):
+    data = write_dataset(tmp_path / "data")
+    with pytest.raises(AptrankError, match="curve point 0 has nothing to train on"):
+        DistillConfig(teach=TeachConfig(dataset=str(data)), sizes=(0, 50), human=False)
+    proc = aptrank_cli("distill", str(data), "--no-human", "--sizes", "0,2", "--dev-size", "3")
+    assert proc.returncode == 2
+    assert "nothing to train on" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_run_job_teach_and_distill_steps_reach_the_report(tmp_path: Path, models, monkeypatch):
     from aptrank.job import RunConfig, run_job
 

@@ -131,6 +131,12 @@ def distill(
         help="How the human pairs' hard negatives come from the first stage's top --depth: "
         "random (drawn from all of it, seeded) or top (its best-ranked wrong documents).",
     ),
+    human: bool = typer.Option(
+        True,
+        "--human/--no-human",
+        help="Add the human judgments of the training queries (BCE); --no-human trains on the "
+        "teacher's labels of the synthetic queries only.",
+    ),
     margin_norm: str = typer.Option(
         "std",
         "--margin-norm",
@@ -177,6 +183,7 @@ def distill(
         student=student,
         sizes=points,
         loss=loss,
+        human=human,
         human_sampling=negatives,
         margin_norm=margin_norm,
         max_length=max_length,

@@ -95,6 +95,11 @@ class DistillConfig:
 
         normalize_margins([], self.margin_norm)
         negative_order({}, self.human_sampling)
+        if not self.human and 0 in self.sizes:
+            raise AptrankError(
+                "curve point 0 has nothing to train on without the human judgments: "
+                "drop 0 from the sizes or keep the human judgments"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
