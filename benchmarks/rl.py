@@ -88,6 +88,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--exclusion-queries", type=int, default=1000, help="seed documents for the rewrite part"
     )
+    p.add_argument(
+        "--exclusion-phrasing",
+        default="title",
+        choices=("title", "keywords"),
+        help="the rewrite part's training queries wrap the seed's title or its topic words",
+    )
     p.add_argument("--beta", type=float, default=0.04)
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy CPU)")
     p.add_argument("--heldout", type=int, default=100)
@@ -175,8 +181,13 @@ def exclusion_dataset(dataset: str, args: argparse.Namespace) -> Path:
     from aptrank.paths import cache_dir
     from aptrank.train.rl.exclusion import ExclusionConfig, write_exclusion_dataset
 
-    config = ExclusionConfig(queries=args.exclusion_queries, seed=args.seed)
-    out = cache_dir("rl") / f"exclusion-{Path(dataset).name}-{args.exclusion_queries}-{args.seed}"
+    config = ExclusionConfig(
+        queries=args.exclusion_queries, seed=args.seed, phrasing=args.exclusion_phrasing
+    )
+    name = f"exclusion-{Path(dataset).name}-{args.exclusion_queries}-{args.seed}"
+    if args.exclusion_phrasing != "keywords":  # the keyword folders predate the option
+        name += f"-{args.exclusion_phrasing}"
+    out = cache_dir("rl") / name
     return write_exclusion_dataset(dataset, out, config)
 
 
@@ -319,7 +330,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             continue
         task = KEYS[part]
         log(f"{part}: {config.grpo.max_steps} steps of {config.grpo.policy}")
-        r = run_experiment(config, work / part, progress=bars)
+        # each phrasing of the rewrite part's training queries keeps its own policy
+        folder = (
+            part
+            if part != "rewrite" or args.exclusion_phrasing == "keywords"
+            else (f"{part}-{args.exclusion_phrasing}")
+        )
+        r = run_experiment(config, work / folder, progress=bars)
         report[task] = {"command": command, **r, "provenance": stamp(threads=args.threads)}
         for row_name in [k for k in table if k.startswith(f"{task}: ")]:
             del table[row_name]  # a rerun replaces the part's rows, never mixes them

@@ -13,6 +13,7 @@ from aptrank.constraints.parse import delete_exclusion, parse_query
 from aptrank.data import load_dataset
 from aptrank.errors import AptrankError
 from aptrank.train.rl.exclusion import (
+    TITLE_TEMPLATES,
     ExclusionConfig,
     exclusion_queries,
     write_exclusion_dataset,
@@ -40,8 +41,11 @@ def corpus() -> dict[str, Doc]:
     return docs
 
 
-def test_queries_exclude_a_term_the_seed_never_uses_and_judge_its_users_as_violators():
-    config = ExclusionConfig(queries=50, topic_terms=1, pool=5, relevant_depth=5, max_df=0.5)
+@pytest.mark.parametrize("phrasing", ["keywords", "title"])
+def test_queries_exclude_a_term_the_seed_never_uses_and_judge_its_users_as_violators(phrasing):
+    config = ExclusionConfig(
+        queries=50, topic_terms=1, pool=5, relevant_depth=5, max_df=0.5, phrasing=phrasing
+    )
     made = exclusion_queries(corpus(), config)
     assert made["queries"], made
     docs = corpus()
@@ -57,12 +61,26 @@ def test_queries_exclude_a_term_the_seed_never_uses_and_judge_its_users_as_viola
         parsed = parse_query(text)
         assert [c.kind for c in parsed.constraints][:1] == ["exclusion"], text
         assert term not in delete_exclusion(text).lower(), text
+        # the rule leaves the topic: the seed's title (or its topic words) in its frame
+        kept = delete_exclusion(text)
+        topic = docs[seed].title if phrasing == "title" else reason["topic"]
+        assert topic.lower() in kept.lower(), text
     assert exclusion_queries(corpus(), config) == made  # deterministic
+
+
+def test_every_title_frame_is_read_by_the_constraint_parser():
+    for template in TITLE_TEMPLATES:
+        text = template.format(topic="Statin use and risk of stroke", term="warfarin")
+        assert [c.kind for c in parse_query(text).constraints] == ["exclusion"], text
+        kept = delete_exclusion(text)
+        assert "warfarin" not in kept and "Statin use and risk of stroke" in kept, text
 
 
 def test_config_checks_its_numbers():
     with pytest.raises(AptrankError, match="relevant_depth"):
         ExclusionConfig(pool=5, relevant_depth=6)
+    with pytest.raises(AptrankError, match="unknown phrasing 'prose'"):
+        ExclusionConfig(phrasing="prose")
 
 
 def test_the_dataset_is_written_from_the_corpus_alone(tmp_path: Path, monkeypatch):

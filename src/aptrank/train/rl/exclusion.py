@@ -15,9 +15,12 @@ untouched:
    ``min_violators`` pool documents use, the one whose users BM25 ranks highest (the most
    misleading for a retriever that matches it); corpus-wide frequent words and words sharing
    their first five letters with a topic word are skipped;
-4. the query is a template of the exclusion forms the constraint parser reads
-   (:data:`TEMPLATES`); judgments: ``A`` 2, the other pool documents in the top ``relevant_depth``
-   that never use ``Y`` 1, every pool document using ``Y`` 0 (a judged violator).
+4. the query is a template of the exclusion forms the constraint parser reads: around the
+   keyword topic (:data:`TEMPLATES`, ``phrasing="keywords"``) or around the seed's title in a
+   request or question frame (:data:`TITLE_TEMPLATES`, ``phrasing="title"``: how people write,
+   so that a rewriter trained on them meets natural queries, not only keyword strings);
+5. judgments: ``A`` 2, the other pool documents in the top ``relevant_depth`` that never use
+   ``Y`` 1, every pool document using ``Y`` 0 (a judged violator).
 
 Each query keeps its reason (seed, topic, term, violators, satisfiers).
 """
@@ -47,6 +50,19 @@ TEMPLATES = (
     "{topic}, other than {term}.",
 )
 
+#: the same forms around a title, in generic request and question frames (``phrasing="title"``):
+#: a policy trained on keyword topics alone learned to drop the clause there and copied
+#: natural-language queries unchanged (benchmarks/results/rl.json, rewrite)
+TITLE_TEMPLATES = (
+    "{topic}, but don't mention {term}.",
+    "Provide an overview of {topic}, excluding {term}.",
+    "Describe {topic} without mentioning {term}.",
+    "What is known about {topic} (excluding {term})?",
+    "Summarize the research on {topic}, but do not discuss {term}.",
+    "Explain {topic}, other than {term}.",
+)
+PHRASINGS = ("keywords", "title")
+
 
 @dataclass(frozen=True)
 class ExclusionConfig:
@@ -60,8 +76,15 @@ class ExclusionConfig:
     max_df: float = 0.01  #: an excluded term is used by at most this share of the corpus
     min_chars: int = 4  #: shorter words are never excluded
     seed: int = 0
+    #: what the query wraps: "keywords" (the topic words) or "title" (the seed's title); the
+    #: pool and the judgments come from the topic words either way
+    phrasing: str = "title"
 
     def __post_init__(self) -> None:
+        if self.phrasing not in PHRASINGS:
+            raise AptrankError(
+                f"unknown phrasing {self.phrasing!r}; choose one of {', '.join(PHRASINGS)}"
+            )
         if min(self.queries, self.topic_terms, self.pool, self.min_violators) < 1:
             raise AptrankError("queries, topic_terms, pool and min_violators must be >= 1")
         if not 1 <= self.relevant_depth <= self.pool:
@@ -160,7 +183,14 @@ def exclusion_queries(corpus: Corpus, config: ExclusionConfig | None = None) -> 
         judged = {d: 0 for d in violators}
         judged.update({d: 1 for d in satisfiers})
         judged[seed] = 2
-        queries[qid] = rng.choice(TEMPLATES).format(topic=topic, term=term)
+        if config.phrasing == "title":
+            title = corpus[seed].title.strip().rstrip(".")
+            template = rng.choice(TITLE_TEMPLATES)
+            if not template.startswith("{topic}") and title[1:2].islower():
+                title = title[0].lower() + title[1:]  # "Describe tenomodulin …", not an acronym
+            queries[qid] = template.format(topic=title, term=term)
+        else:
+            queries[qid] = rng.choice(TEMPLATES).format(topic=topic, term=term)
         qrels[qid] = judged
         reasons[qid] = {
             "seed": seed,
