@@ -54,6 +54,9 @@ DATA = Path(os.environ.get("APTRANK_BENCH_DATA", Path(__file__).parents[2] / "sh
 #: (where rewriting has little room); summarize: ReLSum's title + summary setting
 PARTS = ("rewrite", "rewrite-scifact", "summarize")
 KEYS = {"rewrite": "rewrite", "rewrite-scifact": "rewrite_scifact", "summarize": "summarize"}
+#: every block a part may write, in the order the markdown shows them ("rewrite_keywords": the
+#: rewrite part with --exclusion-phrasing keywords)
+BLOCKS = ("rewrite", "rewrite_keywords", "rewrite_scifact", "summarize")
 sys.path.insert(0, str(Path(__file__).parent))
 
 
@@ -214,7 +217,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         "Each part's command, machine, versions and time are in rl.json (`provenance`).",
         "",
     ]
-    for task in KEYS.values():
+    for task in BLOCKS:
         r = report.get(task)
         if not r:
             continue
@@ -295,7 +298,7 @@ def to_markdown(report: dict[str, Any]) -> str:
 def plot(report: dict[str, Any], path: Path) -> None:
     from aptrank.report.plots import reward_curves
 
-    curves = {t: report[t]["reward_curve"] for t in KEYS.values() if report.get(t)}
+    curves = {t: report[t]["reward_curve"] for t in BLOCKS if report.get(t)}
     uri = reward_curves(curves)
     path.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
 
@@ -329,6 +332,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if part not in args.parts:
             continue
         task = KEYS[part]
+        if part == "rewrite" and args.exclusion_phrasing == "keywords":
+            task = "rewrite_keywords"  # the default phrasing's block stays "rewrite"
         log(f"{part}: {config.grpo.max_steps} steps of {config.grpo.policy}")
         # each phrasing of the rewrite part's training queries keeps its own policy
         folder = (
