@@ -476,6 +476,8 @@ def test_distill_writes_the_student_system_and_the_fusion_without_the_student(
     assert 0.0 <= system["paired_t_test"]["p_value"] <= 1.0
     assert system["paired_t_test"]["n_queries"] == 4
     assert set(system["per_query"]["student_system"]) == {"q10", "q11", "q12", "q13"}
+    # the student alone on the same pairs: its test figure is the curve point's
+    assert system["student"]["ndcg@10"] == pytest.approx(out["students"]["4"]["test_ndcg10"])
     assert set(out["models"]) == {"student-4", "student-system", "without-student"}
     folder = Path(out["models"]["student-system"])
     record = json.loads((folder / "aptrank.json").read_text())

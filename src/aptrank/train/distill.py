@@ -328,7 +328,8 @@ def student_system(
     members, fused the way the teacher was (pairwise-logistic weights on the dev slice,
     ``norm=global``); ``without_student`` is the cheap members alone, fitted the same way. Both
     rerank the first stage's top ``depth`` on the dev slice and the evaluation split and are
-    written as trained rankers (``models_dir/student-system``, ``models_dir/without-student``).
+    written as trained rankers (``models_dir/student-system``, ``models_dir/without-student``);
+    ``student`` is the student alone on the same pairs.
     The paired t-test of the two on the evaluation split says whether the student carries
     weight; ``unseen`` holds the figures on the evaluation queries whose relevant documents were
     never relevant to a training query.
@@ -376,6 +377,14 @@ def student_system(
     out["paired_t_test"] = {
         "vs": "without_student",
         **paired_test(per_query["student_system"], per_query["without_student"]).to_dict(),
+    }
+    # the student alone beside them (its labels are the student system's own, already stored)
+    alone = stored_run(ctx.store, build_teacher(f"ce:{student_folder}", ctx), pairs)
+    per_query["student"] = evaluate(ctx.test.qrels, alone, ["ndcg@10"]).per_query["ndcg@10"]
+    out["student"] = {
+        "spec": f"ce:{student_folder}",
+        "ndcg@10": mean_over(per_query["student"], list(per_query["student"])),
+        "unseen_ndcg@10": mean_over(per_query["student"], unseen),
     }
     out["per_query"] = per_query
     return out
