@@ -94,7 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--exclusion-phrasing",
         default="title",
-        choices=("title", "keywords"),
+        choices=("title", "keywords"),  # aptrank.train.rl.exclusion.PHRASINGS
         help="the rewrite part's training queries wrap the seed's title or its topic words",
     )
     p.add_argument("--beta", type=float, default=0.04)
@@ -178,6 +178,15 @@ def configs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def rewrite_layout(phrasing: str) -> tuple[str, str, str]:
+    """The rewrite part's (results block, policy folder, exclusion-folder suffix) for a phrasing
+    of its training queries: the keyword runs predate the option and keep their folders; the
+    default phrasing (title) writes the ``rewrite`` block."""
+    if phrasing == "keywords":
+        return "rewrite_keywords", "rewrite", ""
+    return "rewrite", f"rewrite-{phrasing}", f"-{phrasing}"
+
+
 def exclusion_dataset(dataset: str, args: argparse.Namespace) -> Path:
     """Exclusion queries generated from ``dataset``'s corpus alone (a BEIR folder in the cache;
     aptrank.train.rl.exclusion): the rewrite part's training queries."""
@@ -187,9 +196,8 @@ def exclusion_dataset(dataset: str, args: argparse.Namespace) -> Path:
     config = ExclusionConfig(
         queries=args.exclusion_queries, seed=args.seed, phrasing=args.exclusion_phrasing
     )
-    name = f"exclusion-{Path(dataset).name}-{args.exclusion_queries}-{args.seed}"
-    if args.exclusion_phrasing != "keywords":  # the keyword folders predate the option
-        name += f"-{args.exclusion_phrasing}"
+    suffix = rewrite_layout(args.exclusion_phrasing)[2]
+    name = f"exclusion-{Path(dataset).name}-{args.exclusion_queries}-{args.seed}{suffix}"
     out = cache_dir("rl") / name
     return write_exclusion_dataset(dataset, out, config)
 
@@ -331,16 +339,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for part, config in configs(args).items():
         if part not in args.parts:
             continue
-        task = KEYS[part]
-        if part == "rewrite" and args.exclusion_phrasing == "keywords":
-            task = "rewrite_keywords"  # the default phrasing's block stays "rewrite"
+        task, folder = KEYS[part], part
+        if part == "rewrite":  # each phrasing of its training queries: own block and policy
+            task, folder, _ = rewrite_layout(args.exclusion_phrasing)
         log(f"{part}: {config.grpo.max_steps} steps of {config.grpo.policy}")
-        # each phrasing of the rewrite part's training queries keeps its own policy
-        folder = (
-            part
-            if part != "rewrite" or args.exclusion_phrasing == "keywords"
-            else (f"{part}-{args.exclusion_phrasing}")
-        )
         r = run_experiment(config, work / folder, progress=bars)
         report[task] = {"command": command, **r, "provenance": stamp(threads=args.threads)}
         for row_name in [k for k in table if k.startswith(f"{task}: ")]:
