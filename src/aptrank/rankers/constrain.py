@@ -13,11 +13,17 @@ option             meaning
 =================  ==============================================================================
 ``model=<folder>``  a compatibility scorer trained by ``aptrank constraints train`` (without it:
                     the rule check of :mod:`aptrank.constraints.check` alone)
-``rules``           with a model, also take the rule check (strength = the larger of the two);
-                    default true
+``rules``           with a model or a semantic check, also take the rule check (with a model:
+                    strength = the larger of the two); default true. Without either, the rule
+                    check is always used
 ``threshold``       strengths below it count as no violation (default 0.5)
 ``penalty``         demotion per unit of strength, in score ranges (default 1.0)
 ``depth``           documents per query checked (default 30)
+``semantic``        a bi-encoder (e.g. ``all-MiniLM-L6-v2``): also subtract ``semantic_weight``
+                    × the largest cosine between an excluded phrase and a sentence of the
+                    document, in score ranges (:mod:`aptrank.constraints.semantic`): catches
+                    violators that discuss the excluded aspect in other words
+``semantic_weight`` default 1.0 (see :class:`ConstrainConfig` for where it was chosen)
 ``lm``              a local LM for queries the rules find no constraint in (e.g. ``smollm2``)
 ``max_length``,     the scorer's tokens per pair and batch size (defaults 256, 32)
 ``batch_size``
@@ -44,10 +50,14 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ConstrainConfig:
     model: str | None = None  #: a compatibility-scorer folder (``aptrank constraints train``)
-    rules: bool = True  #: with a model, also use the rule check
+    rules: bool = True  #: with a model or semantic check, also use the rule check
     threshold: float = 0.5  #: strengths below count as no violation
     penalty: float = 1.0  #: demotion per unit of strength, in candidate score ranges
     depth: int = 30  #: documents per query checked
+    #: a bi-encoder whose phrase-to-sentence cosine is subtracted (module docstring)
+    semantic: str | None = None
+    #: the cosine's weight, in candidate score ranges
+    semantic_weight: float = 1.0
     lm: str | None = None  #: a local LM for queries without a rule-found constraint
     max_length: int = 256
     batch_size: int = 32
@@ -55,9 +65,16 @@ class ConstrainConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
             raise AptrankError(f"constrain: threshold must be in [0, 1], got {self.threshold}")
-        if self.penalty < 0 or self.depth < 1 or self.max_length < 8 or self.batch_size < 1:
+        if (
+            self.penalty < 0
+            or self.semantic_weight < 0
+            or self.depth < 1
+            or self.max_length < 8
+            or self.batch_size < 1
+        ):
             raise AptrankError(
-                "constrain: penalty must be >= 0, depth and batch_size >= 1, max_length >= 8"
+                "constrain: penalty and semantic_weight must be >= 0, depth and batch_size >= 1, "
+                "max_length >= 8"
             )
 
     def options(self) -> str:
@@ -81,6 +98,7 @@ class ConstrainRanker(Ranker):
         self.name = f"constrain({inner.name}){self.cfg.options()}"
         self._checker: Any = None
         self._scorer: Any = None
+        self._semantic: Any = None
         self._parsed: dict[str, ParsedQuery] = {}
 
     @property
@@ -114,6 +132,27 @@ class ConstrainRanker(Ranker):
             self._scorer = load_scorer(self.cfg.model, self.cfg.max_length)
         return self._scorer
 
+    @property
+    def semantic(self) -> Any:
+        if self._semantic is None and self.cfg.semantic:
+            from aptrank.constraints.semantic import SemanticChecker
+
+            self._semantic = SemanticChecker(self.cfg.semantic)
+        return self._semantic
+
+    def semantic_strengths(
+        self, parsed: Mapping[str, ParsedQuery], run: Run
+    ) -> dict[str, dict[str, float]]:
+        """``{query: {doc: cosine in [0, 1]}}`` of the semantic check (all 0 without one)."""
+        out = {q: {d: 0.0 for d in docs} for q, docs in run.items()}
+        keys = [(q, d) for q, docs in run.items() if parsed[q].exclusions for d in docs]
+        if keys and self.semantic is not None:
+            corpus = self.corpus
+            values = self.semantic.violations([(parsed[q], corpus[d].full_text) for q, d in keys])
+            for (q, d), v in zip(keys, values):
+                out[q][d] = v
+        return out
+
     def parse(self, queries: Mapping[str, str]) -> dict[str, ParsedQuery]:
         """Each query's parse (the LM asked, when configured, where the rules find none)."""
         if self.cfg.lm:
@@ -144,7 +183,7 @@ class ConstrainRanker(Ranker):
         keys = [(q, d) for q, docs in run.items() if parsed[q].exclusions for d in docs]
         if not keys:
             return out
-        if self.scorer is None or self.cfg.rules:
+        if self.cfg.rules or (self.scorer is None and not self.cfg.semantic):
             for q, d in keys:
                 out[q][d] = self._checker.violation(parsed[q], corpus[d].full_text)
         if self.scorer is not None:
@@ -156,21 +195,44 @@ class ConstrainRanker(Ranker):
         return out
 
     def demote(self, parsed: Mapping[str, ParsedQuery], run: Run) -> Run:
-        """``run`` with each violator's score lowered by ``penalty × strength × range``."""
-        strengths = self.violations(parsed, run)
-        out: Run = {}
-        for q, scores in run.items():
-            values = list(scores.values())
-            spread = (max(values) - min(values)) if values else 0.0
-            # a hair over the range: a full violation lands strictly below every non-violator
-            unit = spread * (1 + 1e-6) if spread > 0 else 1.0
-            out[q] = {
-                d: s - self.cfg.penalty * v * unit if v >= self.cfg.threshold and v > 0 else s
-                for d, s in scores.items()
-                for v in [strengths[q][d]]
-            }
-            out[q] = dict(ranked(out[q]))
-        return out
+        """``run`` with each violator's score lowered by ``penalty × strength × range`` (and every
+        document's by ``semantic_weight × cosine × range`` with a semantic check)."""
+        return demoted(
+            run, self.violations(parsed, run), self.semantic_strengths(parsed, run), self.cfg
+        )
+
+
+def demoted(
+    run: Run,
+    strengths: Mapping[str, Mapping[str, float]],
+    closeness: Mapping[str, Mapping[str, float]],
+    cfg: ConstrainConfig,
+) -> Run:
+    """:meth:`ConstrainRanker.demote` given the checks' values (the rule or scorer's violation
+    strengths, the semantic check's cosines): lets a benchmark try weights without re-running
+    the checks.
+
+    >>> cfg = ConstrainConfig(semantic_weight=0.5)
+    >>> out = demoted({"q": {"a": 3.0, "b": 2.0, "c": 1.0}}, {"q": {"a": 1.0, "b": 0, "c": 0}},
+    ...               {"q": {"a": 0, "b": 0.9, "c": 0}}, cfg)["q"]  # a: violator; b: close to it
+    >>> {d: round(s, 3) for d, s in out.items()}
+    {'b': 1.1, 'c': 1.0, 'a': 1.0}
+    """
+    out: Run = {}
+    for q, scores in run.items():
+        values = list(scores.values())
+        spread = (max(values) - min(values)) if values else 0.0
+        # a hair over the range: a full violation lands strictly below every non-violator
+        unit = spread * (1 + 1e-6) if spread > 0 else 1.0
+        out[q] = {
+            d: s
+            - (cfg.penalty * v * unit if v >= cfg.threshold and v > 0 else 0.0)
+            - cfg.semantic_weight * closeness[q].get(d, 0.0) * unit
+            for d, s in scores.items()
+            for v in [strengths[q].get(d, 0.0)]
+        }
+        out[q] = dict(ranked(out[q]))
+    return out
 
 
 def build_constrain(inner: Ranker, options: dict[str, str]) -> ConstrainRanker:
