@@ -12,7 +12,13 @@ before NegConstraint is scored, and where:
 * the topical pipeline: the best of bm25, dense and fuse(bm25,dense) by NDCG@10 on SciFact
   *train* (part ``choose``);
 * rule check or rule check + scorer: the better pair accuracy on the generated dev pairs (part
-  ``paraphrase``).
+  ``paraphrase``);
+* the semantic check (``constrain(...)[semantic=<encoder>]``) and its weight: NDCG@10 on 200
+  exclusion queries generated from SciFact's corpus alone (title phrasing,
+  :mod:`aptrank.train.rl.exclusion`; their judged violators use the excluded word), over the
+  weights :data:`WEIGHTS` with and without the rule check (part ``semantic``). The best cell is
+  the headline's configuration (weight 0: no semantic check); the semantic check alone at its
+  own best weight is reported beside it either way.
 
 Writes ``benchmarks/results/constraints.json`` (each part with its command, machine, versions
 and seconds; parts already there are kept unless ``--force``) and ``constraints.md``. all-mpnet-
@@ -36,7 +42,9 @@ from inference import machine, versions  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 TOPICAL = ("bm25", "dense", "fuse(bm25,dense)")
-PARTS = ("choose", "paraphrase", "negconstraint", "scifact", "latency", "transfer")
+PARTS = ("choose", "paraphrase", "semantic", "negconstraint", "scifact", "latency", "transfer")
+#: the semantic check's weights tried on the dev queries (0: the rule check alone)
+WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 MPNET = "dense:all-mpnet-base-v2[max_length=256]"
 #: parts that run again to add what is missing (NegConstraint: each pipeline measured once)
 RESUMED = ("negconstraint",)
@@ -47,9 +55,7 @@ def log(message: str) -> None:
 
 
 def ndcg(dataset: Any, run: dict[str, dict[str, float]]) -> float:
-    from aptrank.evaluate import Evaluator
-
-    return float(Evaluator(dataset.qrels, ["ndcg@10"]).evaluate(run).means["ndcg@10"])
+    return ndcg_of(dataset.qrels, run)
 
 
 def part_choose(args: argparse.Namespace, _: dict[str, Any]) -> dict[str, Any]:
@@ -84,6 +90,120 @@ def part_paraphrase(args: argparse.Namespace, _: dict[str, Any]) -> dict[str, An
     }
 
 
+def part_semantic(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    """The semantic check's weight, chosen on exclusion queries generated from SciFact's corpus
+    (module docstring), and its pair accuracy on the generated dev pairs."""
+    import random
+    from dataclasses import replace
+
+    from aptrank.constraints.generate import read_pairs
+    from aptrank.constraints.parse import Constraint, ParsedQuery
+    from aptrank.constraints.scorer import pair_accuracy
+    from aptrank.data import load_dataset
+    from aptrank.data.runs import cut
+    from aptrank.paths import cache_dir
+    from aptrank.rankers import build_ranker
+    from aptrank.rankers.constrain import demoted
+    from aptrank.rankers.pipeline import append_tail
+    from aptrank.train.rl.exclusion import ExclusionConfig, write_exclusion_dataset
+
+    config = ExclusionConfig(queries=1000, seed=0, phrasing="title")
+    folder = write_exclusion_dataset(
+        "scifact", cache_dir("rl") / "exclusion-scifact-1000-0-title", config
+    )
+    ds = load_dataset(str(folder), "train")
+    ids = sorted(random.Random(0).sample(sorted(ds.qrels), args.dev_queries))
+    queries = {q: ds.queries[q].text for q in ids}
+    qrels = {q: ds.qrels[q] for q in ids}
+    topical = results["choose"]["chosen"]
+    ranker = build_ranker(f"constrain({topical})[semantic={args.semantic}]").index(ds.corpus)
+    parsed = ranker.parse(queries)
+    first = ranker.inner.rank({q: p.topic for q, p in parsed.items()}, 100)
+    head = cut(first, ranker.cfg.depth)
+    closeness = ranker.semantic_strengths(parsed, head)
+    checks: dict[str, dict[str, dict[str, float]]] = {
+        "rules": ranker.violations(parsed, head),
+        "none": {q: {} for q in head},
+    }
+    if args.model:
+        model = build_ranker(f"constrain({topical})[{model_options(args)}]").index(ds.corpus)
+        checks["rules+model"] = model.violations(parsed, head)
+    grid: dict[str, dict[str, Any]] = {}
+    for check, strengths in checks.items():
+        for w in WEIGHTS:
+            cfg = replace(ranker.cfg, semantic_weight=w)
+            run = cut(append_tail(demoted(head, strengths, closeness, cfg), first), 100)
+            top = {q: next(iter(r), None) for q, r in run.items()}
+            grid[f"checks={check},semantic_weight={w}"] = {
+                "checks": check,
+                "semantic_weight": w,
+                "ndcg@10": ndcg_of(qrels, run),
+                "v@1": sum(qrels[q].get(d or "", 1) == 0 for q, d in top.items()) / len(top),
+            }
+    best = max(grid, key=lambda k: grid[k]["ndcg@10"])
+    alone = max((k for k in grid if grid[k]["checks"] == "none"), key=lambda k: grid[k]["ndcg@10"])
+    for k, f in grid.items():
+        log(f"semantic dev {k}: ndcg@10 {f['ndcg@10']:.4f}, v@1 {f['v@1']:.3f}")
+    dev = (
+        [
+            r
+            for r in read_pairs(Path(args.pairs) / "dev.jsonl")
+            if r["kind"] in ("exclusion", "paraphrase")
+        ]
+        if args.pairs
+        else []
+    )
+    pairs: dict[str, dict[str, float]] = {}
+    if dev:
+        checker = ranker.semantic
+        items = [
+            ParsedQuery(
+                "", "", (Constraint("exclusion", r["statement"].removeprefix("exclude: "), "dev"),)
+            )
+            for r in dev
+        ]
+        sat = checker.violations([(p, r["satisfying"]) for p, r in zip(items, dev)])
+        vio = checker.violations([(p, r["violating"]) for p, r in zip(items, dev)])
+        for kind in ("all", "exclusion", "paraphrase"):
+            idx = [i for i, r in enumerate(dev) if kind == "all" or r["kind"] == kind]
+            pairs[kind] = {
+                "records": len(idx),
+                "semantic_accuracy": pair_accuracy(
+                    [1 - sat[i] for i in idx], [1 - vio[i] for i in idx]
+                ),
+            }
+    return {
+        "encoder": args.semantic,
+        "dev_queries": {"folder": str(folder), "config": config.__dict__, "n": len(ids), "seed": 0},
+        "grid": grid,
+        "chosen": grid[best],
+        "chosen_pipeline": cell_spec(topical, args, grid[best]),
+        "semantic_alone": grid[alone],
+        "alone_pipeline": cell_spec(topical, args, grid[alone]),
+        "dev_pairs": pairs,
+    }
+
+
+def model_options(args: argparse.Namespace) -> str:
+    return f"model={args.model},max_length={args.max_length}"
+
+
+def cell_spec(topical: str, args: argparse.Namespace, cell: dict[str, Any]) -> str:
+    """``constrain(topical)[...]`` for a cell of the semantic part's grid (its checks and the
+    semantic check's weight; weight 0: no semantic check)."""
+    options = {"rules": [], "none": ["rules=false"], "rules+model": [model_options(args)]}
+    chosen = options[cell["checks"]]
+    if cell["semantic_weight"] > 0:
+        chosen += [f"semantic={args.semantic}", f"semantic_weight={cell['semantic_weight']}"]
+    return f"constrain({topical})" + (f"[{','.join(chosen)}]" if chosen else "")
+
+
+def ndcg_of(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> float:
+    from aptrank.evaluate import Evaluator
+
+    return float(Evaluator(qrels, ["ndcg@10"]).evaluate(run).means["ndcg@10"])
+
+
 def constraint_figures(spec: str, dataset: Any) -> dict[str, Any]:
     """NDCG@10 and the constraint-pair figures of one pipeline (as ``aptrank diagnose``)."""
     from aptrank.diagnose.constraints import constraint_pairs
@@ -107,6 +227,8 @@ def constraint_figures(spec: str, dataset: Any) -> dict[str, Any]:
 
 def headline_spec(args: argparse.Namespace, results: dict[str, Any]) -> str:
     topical = results.get("choose", {}).get("chosen", "bm25")
+    if "semantic" in results:  # the ranking dev's choice (supersedes the pair-accuracy one)
+        return str(results["semantic"]["chosen_pipeline"])
     if results.get("paraphrase", {}).get("use_model"):
         return f"constrain({topical})[model={args.model},max_length={args.max_length}]"
     return f"constrain({topical})"
@@ -119,8 +241,10 @@ def part_negconstraint(args: argparse.Namespace, results: dict[str, Any]) -> dic
     topical = results["choose"]["chosen"]
     specs = ["bm25", "dense", topical, "constrain(bm25)", f"constrain({topical})"]
     specs.append(headline_spec(args, results))
-    if args.model and results.get("paraphrase", {}).get("use_model") is False:
-        specs.append(f"constrain({topical})[model={args.model},max_length={args.max_length}]")
+    if args.model:
+        specs.append(f"constrain({topical})[{model_options(args)}]")
+    if "semantic" in results:  # the semantic check alone at its own best dev weight
+        specs.append(results["semantic"]["alone_pipeline"])
     done = {} if args.force else results.get("negconstraint", {}).get("rankers", {})
     rankers = {s: done.get(s) or constraint_figures(s, ds) for s in dict.fromkeys(specs)}
     bench = json.loads((RESULTS / "diagnose.json").read_text())
@@ -161,6 +285,7 @@ def part_latency(args: argparse.Namespace, results: dict[str, Any]) -> dict[str,
     specs = ["bm25", "constrain(bm25)[depth=30]"]
     if args.model:
         specs.append(f"constrain(bm25)[model={args.model},max_length={args.max_length},depth=30]")
+    specs.append(f"constrain(bm25)[semantic={args.semantic},depth=30]")
     ms = {}
     for spec in specs:
         ranker = build_ranker(spec).index(ds.corpus)
@@ -277,6 +402,27 @@ def render(results: dict[str, Any]) -> str:
                 f"{f.get('rules_and_model_accuracy', float('nan')):.3f} |"
             )
         lines.append("")
+    sem = results.get("semantic")
+    if sem:
+        lines += [
+            f"## The semantic check ({sem['encoder']}): weights on {sem['dev_queries']['n']} "
+            "exclusion queries generated from SciFact's corpus",
+            "",
+            "| checks | semantic weight | dev NDCG@10 | dev v@1 |",
+            "|:---|---:|---:|---:|",
+        ]
+        for f in sem["grid"].values():
+            lines.append(
+                f"| {f['checks']} | {f['semantic_weight']} | {f['ndcg@10']:.4f} | {f['v@1']:.3f} |"
+            )
+        c = sem["chosen"]
+        lines += ["", f"Chosen: checks {c['checks']}, weight {c['semantic_weight']}.", ""]
+        for kind, f in sem.get("dev_pairs", {}).items():
+            lines.append(
+                f"- generated dev pairs, {kind} ({f['records']}): semantic check pair accuracy "
+                f"{f['semantic_accuracy']:.3f}"
+            )
+        lines.append("")
     for name in ("choose", "scifact", "latency", "transfer"):
         if name in results:
             body = {k: v for k, v in results[name].items() if k not in ("machine", "versions")}
@@ -289,6 +435,10 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="a compatibility scorer's folder")
     parser.add_argument("--pairs", default=None, help="a generated pairs folder (dev.jsonl)")
     parser.add_argument("--max-length", type=int, default=192)
+    parser.add_argument(
+        "--semantic", default="all-MiniLM-L6-v2", help="the semantic check's encoder"
+    )
+    parser.add_argument("--dev-queries", type=int, default=200, help="semantic part's dev queries")
     parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--n", type=int, default=100, help="queries timed for the latency")
     parser.add_argument("--force", action="store_true", help="re-run parts already stored")
@@ -300,6 +450,7 @@ def main() -> None:
     functions = {
         "choose": part_choose,
         "paraphrase": part_paraphrase,
+        "semantic": part_semantic,
         "negconstraint": part_negconstraint,
         "scifact": part_scifact,
         "latency": part_latency,
