@@ -239,7 +239,9 @@ def part_negconstraint(args: argparse.Namespace, results: dict[str, Any]) -> dic
 
     ds = load_dataset("negconstraint", "test")
     topical = results["choose"]["chosen"]
-    specs = ["bm25", "dense", topical, "constrain(bm25)", f"constrain({topical})"]
+    # penalty=0: the topical part alone, no check (what the checks add is measured against it)
+    specs = ["bm25", "dense", topical, f"constrain({topical})[penalty=0]", "constrain(bm25)"]
+    specs.append(f"constrain({topical})")
     specs.append(headline_spec(args, results))
     if args.model:
         specs.append(f"constrain({topical})[{model_options(args)}]")
