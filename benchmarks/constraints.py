@@ -23,7 +23,7 @@ before NegConstraint is scored, and where:
 Writes ``benchmarks/results/constraints.json`` (each part with its command, machine, versions
 and seconds; parts already there are kept unless ``--force``) and ``constraints.md``. all-mpnet-
 base-v2's NegConstraint figures are read from ``benchmarks/results/diagnose.json`` (the same
-copy of the data; v@1, v@2 and the FVR mean were not recorded there).
+copy of the data, the same constraint-pair figures; rerun ``benchmarks/diagnose.py`` first).
 """
 
 from __future__ import annotations
@@ -253,13 +253,10 @@ def part_negconstraint(args: argparse.Namespace, results: dict[str, Any]) -> dic
     mpnet = bench["datasets"]["negconstraint"]["rankers"].get(MPNET, {})
     cp = mpnet.get("constraint_pairs", {})
     if cp:
-        rankers[MPNET] = {
-            "accuracy": cp.get("accuracy"),
-            "v@10": cp.get("share_violator_in_top10"),  # the same definition
-            "fvr_median": cp.get("median_first_violator_rank"),  # < 2 % of queries lack one
-            "ndcg@10": (mpnet.get("strata") or {}).get("overall", {}).get("value"),
-            "source": "benchmarks/results/diagnose.json (v@1, v@2, FVR mean not recorded there)",
-        }
+        keep = ("accuracy", "v@1", "v@2", "v@5", "v@10", "fvr_mean", "fvr_median", "n_pairs")
+        rankers[MPNET] = {k: cp[k] for k in keep if k in cp}
+        rankers[MPNET]["ndcg@10"] = (mpnet.get("strata") or {}).get("overall", {}).get("value")
+        rankers[MPNET]["source"] = "benchmarks/results/diagnose.json"
     return {"rankers": rankers, "headline_pipeline": headline_spec(args, results)}
 
 
@@ -305,13 +302,14 @@ def part_latency(args: argparse.Namespace, results: dict[str, Any]) -> dict[str,
 
 
 def part_transfer(args: argparse.Namespace, _: dict[str, Any]) -> dict[str, Any]:
-    """Diagnosis only (nothing is chosen on it): the scorer's and the rule check's violation
-    strengths on NegConstraint's judged satisfier and violator of each query."""
+    """Diagnosis only (nothing is chosen on it): the rule check's, the scorer's and the semantic
+    check's violation strengths on NegConstraint's judged satisfier and violator of each query."""
     import numpy as np
 
     from aptrank.constraints.check import RuleChecker
     from aptrank.constraints.parse import parse_query
     from aptrank.constraints.scorer import load_scorer
+    from aptrank.constraints.semantic import SemanticChecker
     from aptrank.data import load_dataset
 
     ds = load_dataset("negconstraint", "test")
@@ -324,15 +322,18 @@ def part_transfer(args: argparse.Namespace, _: dict[str, Any]) -> dict[str, Any]
                 docs += [(parsed, ds.corpus[d].full_text) for d, g in judged.items() if g == grade]
     out: dict[str, Any] = {"queries": len(sat)}
     scorer = load_scorer(args.model, args.max_length)
+    semantic = SemanticChecker(args.semantic)
     for name, strengths in (
         ("rule check", lambda items: [checker.violation(p, t) for p, t in items]),
         ("scorer", lambda items: scorer.violations(items)),
+        ("semantic check", lambda items: semantic.violations(items)),
     ):
         s_, v_ = np.array(strengths(sat)), np.array(strengths(vio))
         out[name] = {
             "satisfiers_flagged": float((s_ >= 0.5).mean()),
             "violators_flagged": float((v_ >= 0.5).mean()),
             "pair_accuracy": float(((v_ > s_) + 0.5 * (v_ == s_)).mean()),
+            "mean_strength": {"satisfiers": float(s_.mean()), "violators": float(v_.mean())},
         }
         log(f"transfer {name}: {out[name]}")
     return out
