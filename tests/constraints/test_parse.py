@@ -91,6 +91,17 @@ TABLE = [
         "Mice without IFN-γ or its receptor are resistant to EAM induced with α-MyHC/CFA.",
         [],
     ),
+    # a parenthetical runs to its bracket, through periods ("No. 9", "Mrs.", "T.S.")
+    (
+        "How do Beethoven (excluding Symphony No. 9) and Schubert (excluding Ave Maria) compare?",
+        "How do Beethoven and Schubert compare?",
+        [("exclusion", "Symphony No. 9"), ("exclusion", "Ave Maria")],
+    ),
+    (
+        "The styles of Virginia Woolf (excluding Mrs. Dalloway) and of T.S. Eliot",
+        "The styles of Virginia Woolf and of T.S. Eliot",
+        [("exclusion", "Mrs. Dalloway")],
+    ),
 ]
 
 

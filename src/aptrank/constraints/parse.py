@@ -141,15 +141,37 @@ _WEAK_CUE = re.compile(
 _WEAK_MAX_WORDS = 5
 
 
-def _exclusion_matches(query: str) -> list[re.Match[str]]:
-    out = []
+@dataclass(frozen=True)
+class _Clause:
+    """One exclusion clause of a query: the span to delete, the excluded phrase, its cue."""
+
+    start: int
+    end: int
+    obj: str
+    cue: str
+
+
+def _exclusion_clauses(query: str) -> list[_Clause]:
+    """The exclusion clauses of ``query``, left to right. A parenthetical one runs to its
+    closing bracket, whatever periods it holds ("(excluding Symphony No. 9)", "(excluding
+    Mrs. Dalloway)"): the pattern alone stops its object at a period followed by a space."""
+    out: list[_Clause] = []
     for m in _EXCLUSION.finditer(query):
-        obj = excluded_object(m.group("obj"))
-        if not obj:
+        if out and m.start() < out[-1].end:
+            continue  # inside the bracket of the clause before
+        obj, start, end = m.group("obj"), m.start(), m.end()
+        lead = m.group("lead")
+        if "(" in lead:  # a parenthetical: drop it with its closing bracket
+            start = m.start() + lead.index("(")
+            close = query.find(")", end)
+            if close != -1 and "(" not in query[end:close]:
+                obj, end = obj + query[end:close], close + 1
+        if not excluded_object(obj):
             continue
-        if _WEAK_CUE.match(m.group("cue").strip()) and len(obj.split()) > _WEAK_MAX_WORDS:
+        cue = m.group("cue")
+        if _WEAK_CUE.match(cue.strip()) and len(excluded_object(obj).split()) > _WEAK_MAX_WORDS:
             continue
-        out.append(m)
+        out.append(_Clause(start, end, obj.strip(), cue))
     return out
 
 
@@ -161,22 +183,18 @@ def delete_exclusion(query: str) -> str:
     "Aaron's profile."
     >>> delete_exclusion("How do socialism (excluding The Road to Serfdom) and anarchism differ?")
     'How do socialism and anarchism differ?'
+    >>> delete_exclusion("How does Brahms (excluding his Symphony No. 1) compare to Bruckner?")
+    'How does Brahms compare to Bruckner?'
     >>> delete_exclusion("Statins lower cholesterol")
     'Statins lower cholesterol'
     """
-    matches = _exclusion_matches(query)
-    if not matches:
+    clauses = _exclusion_clauses(query)
+    if not clauses:
         return query
     out, last = [], 0
-    for m in matches:
-        start, end = m.start(), m.end()
-        lead = m.group("lead")
-        if "(" in lead:  # a parenthetical: drop it with its closing bracket
-            start = m.start() + lead.index("(")
-            close = re.match(r"\s*\)", query[end:])
-            end += close.end() if close else 0
-        out.append(query[last:start])
-        last = end
+    for c in clauses:
+        out.append(query[last : c.start])
+        last = c.end
     out.append(query[last:])
     return _tidy("".join(out))
 
@@ -234,10 +252,10 @@ def parse_query(query: str) -> ParsedQuery:
     ('Provide an introduction to Aalborg Municipality.', [('exclusion', 'Denmark')])
     """
     constraints: list[Constraint] = []
-    matches = _exclusion_matches(query)
-    for m in matches:
-        constraints.append(Constraint("exclusion", m.group("obj").strip(), m.group("cue")))
-    topic = delete_exclusion(query) if matches else query
+    clauses = _exclusion_clauses(query)
+    for c in clauses:
+        constraints.append(Constraint("exclusion", c.obj, c.cue))
+    topic = delete_exclusion(query) if clauses else query
     for m in _NEGATION.finditer(topic):
         if m.group(0).isupper() and len(m.group(0)) > 1:
             continue  # an acronym ("mediated by NO"), not a negation
