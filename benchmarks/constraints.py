@@ -97,8 +97,7 @@ def part_semantic(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
     from dataclasses import replace
 
     from aptrank.constraints.generate import read_pairs
-    from aptrank.constraints.parse import Constraint, ParsedQuery
-    from aptrank.constraints.scorer import pair_accuracy
+    from aptrank.constraints.scorer import dev_query, pair_accuracy
     from aptrank.data import load_dataset
     from aptrank.data.runs import cut
     from aptrank.paths import cache_dir
@@ -156,12 +155,7 @@ def part_semantic(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
     pairs: dict[str, dict[str, float]] = {}
     if dev:
         checker = ranker.semantic
-        items = [
-            ParsedQuery(
-                "", "", (Constraint("exclusion", r["statement"].removeprefix("exclude: "), "dev"),)
-            )
-            for r in dev
-        ]
+        items = [dev_query(r) for r in dev]
         sat = checker.violations([(p, r["satisfying"]) for p, r in zip(items, dev)])
         vio = checker.violations([(p, r["violating"]) for p, r in zip(items, dev)])
         for kind in ("all", "exclusion", "paraphrase"):

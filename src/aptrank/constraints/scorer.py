@@ -81,13 +81,21 @@ def pair_accuracy(satisfying: Sequence[float], violating: Sequence[float]) -> fl
     return won / len(satisfying) if satisfying else float("nan")
 
 
+def dev_query(record: Mapping[str, Any]) -> ParsedQuery:
+    """The parsed query a generated exclusion record stands for: its statement's exclusion alone
+    (``exclude: Y``), with no topic."""
+    from aptrank.constraints.parse import Constraint
+
+    c = Constraint("exclusion", record["statement"].removeprefix("exclude: "), "dev")
+    return ParsedQuery("", "", (c,))
+
+
 def dev_figures(
     records: Sequence[Mapping[str, Any]], scorer: CompatibilityScorer | None, batch_size: int = 32
 ) -> dict[str, dict[str, float]]:
     """Pair accuracy per kind (and ``all``) of the rule check and, when given, the scorer, on
     exclusion-like records (``exclusion``, ``paraphrase``). A satisfier "scores" 1 - strength."""
     from aptrank.constraints.check import RuleChecker
-    from aptrank.constraints.parse import Constraint
 
     checker = RuleChecker.from_texts(
         [r["satisfying"] for r in records] + [r["violating"] for r in records]
@@ -105,8 +113,7 @@ def dev_figures(
             continue
         rule_sat, rule_vio = [], []
         for i in idx:
-            c = Constraint("exclusion", rows[i]["statement"].removeprefix("exclude: "), "dev")
-            parsed = ParsedQuery("", "", (c,))
+            parsed = dev_query(rows[i])
             rule_sat.append(1 - checker.violation(parsed, rows[i]["satisfying"]))
             rule_vio.append(1 - checker.violation(parsed, rows[i]["violating"]))
         figs = {"records": float(len(idx)), "rule_accuracy": pair_accuracy(rule_sat, rule_vio)}
