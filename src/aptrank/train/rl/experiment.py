@@ -633,7 +633,8 @@ def summarize_experiment(
     unchanged = [heldout_reward.text_retrieval(d, corpus[d].full_text) for d in held_items]
     result = st.result
     result["heldout"] = {
-        "metric": rcfg.metric,
+        # the frozen scorer replaces the rank metric in the reward (summary_reward docstring)
+        "metric": f"sigmoid({config.summary_scorer})" if pair_scorer is not None else rcfg.metric,
         "mode": rcfg.mode,
         "items": len(held_items),
         "unchanged_items": round(_mean(unchanged), 4),
