@@ -54,8 +54,23 @@ def log(message: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
-def ndcg(dataset: Any, run: dict[str, dict[str, float]]) -> float:
-    return ndcg_of(dataset.qrels, run)
+def ndcg(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> float:
+    from aptrank.evaluate import Evaluator
+
+    return float(Evaluator(qrels, ["ndcg@10"]).evaluate(run).means["ndcg@10"])
+
+
+def v_at_1(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> float:
+    """Share of queries whose first document is a judged violator (the diagnosis's v@1)."""
+    from aptrank.data.runs import ranked
+    from aptrank.diagnose.constraints import violators_at
+    from aptrank.diagnose.stats import first_rank
+
+    firsts = [
+        first_rank(ranked(run.get(q, {})), {d for d, g in judged.items() if g <= 0}) or 2
+        for q, judged in qrels.items()
+    ]
+    return violators_at(firsts, [1])[1]
 
 
 def part_choose(args: argparse.Namespace, _: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +82,7 @@ def part_choose(args: argparse.Namespace, _: dict[str, Any]) -> dict[str, Any]:
     queries = {q: x.text for q, x in ds.judged_queries().items()}
     figures = {}
     for spec in TOPICAL:
-        figures[spec] = ndcg(ds, build_ranker(spec).index(ds.corpus).rank(queries, 100))
+        figures[spec] = ndcg(ds.qrels, build_ranker(spec).index(ds.corpus).rank(queries, 100))
         log(f"scifact train {spec}: {figures[spec]:.4f}")
     return {"scifact_train_ndcg@10": figures, "chosen": max(figures, key=figures.__getitem__)}
 
@@ -97,7 +112,7 @@ def part_semantic(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
     from dataclasses import replace
 
     from aptrank.constraints.generate import read_pairs
-    from aptrank.constraints.scorer import dev_query, pair_accuracy
+    from aptrank.constraints.scorer import dev_figures
     from aptrank.data import load_dataset
     from aptrank.data.runs import cut
     from aptrank.paths import cache_dir
@@ -132,40 +147,24 @@ def part_semantic(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
         for w in WEIGHTS:
             cfg = replace(ranker.cfg, semantic_weight=w)
             run = cut(append_tail(demoted(head, strengths, closeness, cfg), first), 100)
-            top = {q: next(iter(r), None) for q, r in run.items()}
             grid[f"checks={check},semantic_weight={w}"] = {
                 "checks": check,
                 "semantic_weight": w,
-                "ndcg@10": ndcg_of(qrels, run),
-                "v@1": sum(qrels[q].get(d or "", 1) == 0 for q, d in top.items()) / len(top),
+                "ndcg@10": ndcg(qrels, run),
+                "v@1": v_at_1(qrels, run),
             }
     best = max(grid, key=lambda k: grid[k]["ndcg@10"])
     alone = max((k for k in grid if grid[k]["checks"] == "none"), key=lambda k: grid[k]["ndcg@10"])
     for k, f in grid.items():
         log(f"semantic dev {k}: ndcg@10 {f['ndcg@10']:.4f}, v@1 {f['v@1']:.3f}")
-    dev = (
-        [
-            r
-            for r in read_pairs(Path(args.pairs) / "dev.jsonl")
-            if r["kind"] in ("exclusion", "paraphrase")
-        ]
-        if args.pairs
-        else []
-    )
     pairs: dict[str, dict[str, float]] = {}
-    if dev:
-        checker = ranker.semantic
-        items = [dev_query(r) for r in dev]
-        sat = checker.violations([(p, r["satisfying"]) for p, r in zip(items, dev)])
-        vio = checker.violations([(p, r["violating"]) for p, r in zip(items, dev)])
-        for kind in ("all", "exclusion", "paraphrase"):
-            idx = [i for i, r in enumerate(dev) if kind == "all" or r["kind"] == kind]
-            pairs[kind] = {
-                "records": len(idx),
-                "semantic_accuracy": pair_accuracy(
-                    [1 - sat[i] for i in idx], [1 - vio[i] for i in idx]
-                ),
-            }
+    if args.pairs:
+        dev = read_pairs(Path(args.pairs) / "dev.jsonl")
+        figures = dev_figures(dev, None, semantic=ranker.semantic)
+        pairs = {
+            kind: {"records": int(f["records"]), "semantic_accuracy": f["semantic_accuracy"]}
+            for kind, f in figures.items()
+        }
     return {
         "encoder": args.semantic,
         "dev_queries": {"folder": str(folder), "config": config.__dict__, "n": len(ids), "seed": 0},
@@ -192,12 +191,6 @@ def cell_spec(topical: str, args: argparse.Namespace, cell: dict[str, Any]) -> s
     return f"constrain({topical})" + (f"[{','.join(chosen)}]" if chosen else "")
 
 
-def ndcg_of(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> float:
-    from aptrank.evaluate import Evaluator
-
-    return float(Evaluator(qrels, ["ndcg@10"]).evaluate(run).means["ndcg@10"])
-
-
 def constraint_figures(spec: str, dataset: Any) -> dict[str, Any]:
     """NDCG@10 and the constraint-pair figures of one pipeline (as ``aptrank diagnose``)."""
     from aptrank.diagnose.constraints import constraint_pairs
@@ -213,7 +206,7 @@ def constraint_figures(spec: str, dataset: Any) -> dict[str, Any]:
     keep = ("accuracy", "v@1", "v@2", "v@5", "v@10", "fvr_mean", "fvr_median", "n_pairs")
     out = {k: v for k, v in cp.to_dict().items() if k in keep}
     out["accuracy_ci"] = cp.accuracy.to_dict()
-    out["ndcg@10"] = ndcg(dataset, run)
+    out["ndcg@10"] = ndcg(dataset.qrels, run)
     out["seconds"] = round(time.perf_counter() - start, 1)
     log(f"negconstraint {spec}: {json.dumps({k: out[k] for k in keep + ('ndcg@10',)})}")
     return out
@@ -224,7 +217,7 @@ def headline_spec(args: argparse.Namespace, results: dict[str, Any]) -> str:
     if "semantic" in results:  # the ranking dev's choice (supersedes the pair-accuracy one)
         return str(results["semantic"]["chosen_pipeline"])
     if results.get("paraphrase", {}).get("use_model"):
-        return f"constrain({topical})[model={args.model},max_length={args.max_length}]"
+        return f"constrain({topical})[{model_options(args)}]"
     return f"constrain({topical})"
 
 
@@ -263,7 +256,7 @@ def part_scifact(args: argparse.Namespace, results: dict[str, Any]) -> dict[str,
     topical = results["choose"]["chosen"]
     out = {}
     for spec in dict.fromkeys((topical, f"constrain({topical})", headline_spec(args, results))):
-        out[spec] = ndcg(ds, build_ranker(spec).index(ds.corpus).rank(queries, 100))
+        out[spec] = ndcg(ds.qrels, build_ranker(spec).index(ds.corpus).rank(queries, 100))
         log(f"scifact test {spec}: {out[spec]:.4f}")
     return {"ndcg@10": out, "not_below": out[headline_spec(args, results)] >= out[topical] - 1e-9}
 
@@ -277,7 +270,7 @@ def part_latency(args: argparse.Namespace, results: dict[str, Any]) -> dict[str,
     queries = dict(list({q: x.text for q, x in ds.judged_queries().items()}.items())[: args.n])
     specs = ["bm25", "constrain(bm25)[depth=30]"]
     if args.model:
-        specs.append(f"constrain(bm25)[model={args.model},max_length={args.max_length},depth=30]")
+        specs.append(f"constrain(bm25)[{model_options(args)},depth=30]")
     specs.append(f"constrain(bm25)[semantic={args.semantic},depth=30]")
     ms = {}
     for spec in specs:

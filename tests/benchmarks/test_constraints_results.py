@@ -3,12 +3,13 @@ row of the pipeline the dev choices name; the semantic part's choice is its grid
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from argparse import Namespace
 from pathlib import Path
 
 import pytest
+
+from tests.benchmarks import load_benchmark
 
 ROOT = Path(__file__).parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "constraints.json"
@@ -17,13 +18,7 @@ STAMPS = ("command", "machine", "versions", "seconds", "created")
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location(
-        "constraints_bench", ROOT / "benchmarks" / "constraints.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("constraints")
 
 
 @pytest.fixture(scope="module")

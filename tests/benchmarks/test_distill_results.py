@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from tests.benchmarks import load_benchmark
 
 ROOT = Path(__file__).parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "distill.json"
@@ -15,13 +16,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "distill.json"
 
 @pytest.fixture(scope="module")
 def distill_script():
-    spec = importlib.util.spec_from_file_location(
-        "distill_bench", ROOT / "benchmarks" / "distill.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("distill")
 
 
 @pytest.fixture(scope="module")

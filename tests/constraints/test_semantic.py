@@ -90,3 +90,17 @@ def test_semantic_options_round_trip_and_a_negative_weight_is_an_error() -> None
     assert build_ranker(name).name == name
     with pytest.raises(Exception, match="semantic_weight must be >= 0"):
         build_ranker("constrain(bm25)[semantic_weight=-1]")
+
+
+def test_dev_figures_report_the_semantic_checks_pair_accuracy() -> None:
+    from aptrank.constraints.scorer import dev_figures
+
+    record = {
+        "kind": "paraphrase",
+        "statement": "exclude: Moses",
+        "satisfying": "Aaron was a priest. His sons served in the tabernacle.",
+        "violating": "Aaron was a priest. The lawgiver was his brother.",
+    }
+    figures = dev_figures([record], None, semantic=SemanticChecker(encoder=SenseEncoder()))
+    assert figures["paraphrase"]["rule_accuracy"] == 0.5  # no word of "Moses": a tie
+    assert figures["paraphrase"]["semantic_accuracy"] == 1.0

@@ -91,10 +91,14 @@ def dev_query(record: Mapping[str, Any]) -> ParsedQuery:
 
 
 def dev_figures(
-    records: Sequence[Mapping[str, Any]], scorer: CompatibilityScorer | None, batch_size: int = 32
+    records: Sequence[Mapping[str, Any]],
+    scorer: CompatibilityScorer | None,
+    batch_size: int = 32,
+    semantic: Any = None,
 ) -> dict[str, dict[str, float]]:
-    """Pair accuracy per kind (and ``all``) of the rule check and, when given, the scorer, on
-    exclusion-like records (``exclusion``, ``paraphrase``). A satisfier "scores" 1 - strength."""
+    """Pair accuracy per kind (and ``all``) of the rule check and, when given, the scorer and the
+    semantic check (a :class:`~aptrank.constraints.semantic.SemanticChecker`), on exclusion-like
+    records (``exclusion``, ``paraphrase``). A satisfier "scores" 1 - strength."""
     from aptrank.constraints.check import RuleChecker
 
     checker = RuleChecker.from_texts(
@@ -107,6 +111,13 @@ def dev_figures(
     if scorer is not None:
         model_sat = scorer.satisfies([(r["statement"], r["satisfying"]) for r in rows], batch_size)
         model_vio = scorer.satisfies([(r["statement"], r["violating"]) for r in rows], batch_size)
+    if semantic is not None:
+        sem_sat = [
+            1 - v for v in semantic.violations([(dev_query(r), r["satisfying"]) for r in rows])
+        ]
+        sem_vio = [
+            1 - v for v in semantic.violations([(dev_query(r), r["violating"]) for r in rows])
+        ]
     for kind in ("all", "exclusion", "paraphrase"):
         idx = [i for i, r in enumerate(rows) if kind == "all" or r["kind"] == kind]
         if not idx:
@@ -124,6 +135,10 @@ def dev_figures(
             combined_sat = [min(a, model_sat[i]) for a, i in zip(rule_sat, idx)]
             combined_vio = [min(a, model_vio[i]) for a, i in zip(rule_vio, idx)]
             figs["rules_and_model_accuracy"] = pair_accuracy(combined_sat, combined_vio)
+        if semantic is not None:
+            figs["semantic_accuracy"] = pair_accuracy(
+                [sem_sat[i] for i in idx], [sem_vio[i] for i in idx]
+            )
         out[kind] = figs
     return out
 

@@ -147,14 +147,20 @@ class ConstrainRanker(Ranker):
         self, parsed: Mapping[str, ParsedQuery], run: Run
     ) -> dict[str, dict[str, float]]:
         """``{query: {doc: cosine in [0, 1]}}`` of the semantic check (all 0 without one)."""
-        out = {q: {d: 0.0 for d in docs} for q, docs in run.items()}
-        keys = [(q, d) for q, docs in run.items() if parsed[q].exclusions for d in docs]
+        out, keys, items = self._to_check(parsed, run)
         if keys and self.semantic is not None:
-            corpus = self.corpus
-            values = self.semantic.violations([(parsed[q], corpus[d].full_text) for q, d in keys])
-            for (q, d), v in zip(keys, values):
+            for (q, d), v in zip(keys, self.semantic.violations(items)):
                 out[q][d] = v
         return out
+
+    def _to_check(
+        self, parsed: Mapping[str, ParsedQuery], run: Run
+    ) -> tuple[dict[str, dict[str, float]], list[tuple[str, str]], list[tuple[ParsedQuery, str]]]:
+        """All-zero strengths for ``run``, and the (query, doc) keys and (parse, text) items of
+        the queries that carry an exclusion: what every check fills in."""
+        out = {q: {d: 0.0 for d in docs} for q, docs in run.items()}
+        keys = [(q, d) for q, docs in run.items() if parsed[q].exclusions for d in docs]
+        return out, keys, [(parsed[q], self.corpus[d].full_text) for q, d in keys]
 
     def parse(self, queries: Mapping[str, str]) -> dict[str, ParsedQuery]:
         """Each query's parse (the LM asked, when configured, where the rules find none)."""
@@ -181,19 +187,14 @@ class ConstrainRanker(Ranker):
         self, parsed: Mapping[str, ParsedQuery], run: Run
     ) -> dict[str, dict[str, float]]:
         """``{query: {doc: strength in [0, 1]}}`` for the documents of ``run``."""
-        corpus = self.corpus
-        out = {q: {d: 0.0 for d in docs} for q, docs in run.items()}
-        keys = [(q, d) for q, docs in run.items() if parsed[q].exclusions for d in docs]
+        out, keys, items = self._to_check(parsed, run)
         if not keys:
             return out
         if self.cfg.rules or (self.scorer is None and not self.cfg.semantic):
-            for q, d in keys:
-                out[q][d] = self._checker.violation(parsed[q], corpus[d].full_text)
+            for (q, d), (p, text) in zip(keys, items):
+                out[q][d] = self._checker.violation(p, text)
         if self.scorer is not None:
-            model = self.scorer.violations(
-                [(parsed[q], corpus[d].full_text) for q, d in keys], self.cfg.batch_size
-            )
-            for (q, d), v in zip(keys, model):
+            for (q, d), v in zip(keys, self.scorer.violations(items, self.cfg.batch_size)):
                 out[q][d] = max(out[q][d], float(v))
         return out
 
