@@ -2,7 +2,7 @@
 (ReLSum) trained with GRPO, the retriever (BM25) as a black box inside the reward.
 
     python benchmarks/rl.py [--parts rewrite summarize] [--steps 36] [--threads 2]
-        [--policy smollm2-135m-instruct] [--summary-docs 1000] [--name rl]
+        [--policy smollm2-135m-instruct] [--summary-docs 1000] [--name rl] [--out runs/rl]
 
 CPU configuration (the default): SmolLM2-135M-Instruct, full fine-tuning, 4 generations per
 prompt; rewrites: 4 prompts per step, 48 tokens, lr 2e-5, 36 steps (~40 s/step on 2 cores:
@@ -29,7 +29,9 @@ What each part measures (:mod:`aptrank.train.rl.experiment`):
 
 Everything is resumable: policies checkpoint every 10 steps under
 ``$APTRANK_CACHE/rl/<name>/<task>/policy``, rewrites and summaries are cached; kill the job and run
-it again. A finished policy is reused, so a rerun only re-scores. Writes
+it again. A finished policy is reused, so a rerun only re-scores. The trained rewriter, a folder
+``aptrank evaluate -p`` loads (with its ``aptrank.json``: pipeline, training queries, figures), is
+written to ``--out``/<part>/models/rewriter (default ``runs/rl``). Writes
 ``benchmarks/results/<name>.json`` (``rewrite.reward_curve``, ``summarize.reward_curve``, the
 ``ndcg@10`` table, the configuration), ``<name>.md`` and ``<name>.png`` (the reward curves).
 ``benchmarks/rl_gpu.sh`` is the GPU configuration (Qwen2.5-Coder-0.5B-Instruct, more steps).
@@ -107,6 +109,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default="rl", help="results file stem (GPU: rl-gpu)")
     p.add_argument("--results", type=Path, default=RESULTS, help="where results are written")
     p.add_argument("--work", type=Path, default=None, help="policies (default: the cache)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/rl"),
+        help="trained rewriters go to <out>/<part folder>/models/rewriter (the cache keeps none)",
+    )
     return p.parse_args(argv)
 
 
@@ -343,7 +351,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if part == "rewrite":  # each phrasing of its training queries: own block and policy
             task, folder, _ = rewrite_layout(args.exclusion_phrasing)
         log(f"{part}: {config.grpo.max_steps} steps of {config.grpo.policy}")
-        r = run_experiment(config, work / folder, progress=bars)
+        models = args.out / folder / "models"  # the artifact a user reuses, beside no cache
+        r = run_experiment(config, work / folder, progress=bars, models_dir=models)
         report[task] = {"command": command, **r, "provenance": stamp(threads=args.threads)}
         for row_name in [k for k in table if k.startswith(f"{task}: ")]:
             del table[row_name]  # a rerun replaces the part's rows, never mixes them

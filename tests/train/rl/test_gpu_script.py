@@ -30,6 +30,7 @@ def test_gpu_script_runs_tiny_on_cpu(tmp_path):
         "--summary-batch", "4", "--summary-lr", "1e-3", "--heldout", "3",
         "--summary-docs", "12", "--eval-batch", "4", "--dataset", str(dataset),
         "--results", str(results), "--work", str(tmp_path / "work"),
+        "--out", str(tmp_path / "out"),
         "--parts", "rewrite-scifact", "summarize",
     ]  # fmt: skip
     env = {**os.environ, "PY": sys.executable, "APTRANK_DEVICE": "cpu"}
@@ -50,5 +51,10 @@ def test_gpu_script_runs_tiny_on_cpu(tmp_path):
         assert report[task]["config"]["grpo"]["num_generations"] == 2
     assert report["ndcg@10"]["rewrite_scifact: bm25 original"] >= 0
     assert "summarize: rl summaries (append)" in report["ndcg@10"]
+    # the trained rewriter is an artifact under --out, with the pipeline that reuses it
+    rewriter = tmp_path / "out" / "rewrite-scifact" / "models" / "rewriter"
+    record = json.loads((rewriter / "aptrank.json").read_text())
+    assert record["pipeline"].startswith("rewrite[model=.")
+    assert report["rewrite_scifact"]["models"]["rewriter"] == str(rewriter)
     assert (results / "rl-gpu.md").read_text().startswith("# RL benchmark")
     assert (results / "rl-gpu.png").stat().st_size > 1000
