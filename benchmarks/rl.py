@@ -56,9 +56,9 @@ DATA = Path(os.environ.get("APTRANK_BENCH_DATA", Path(__file__).parents[2] / "sh
 #: (where rewriting has little room); summarize: ReLSum's title + summary setting
 PARTS = ("rewrite", "rewrite-scifact", "summarize")
 KEYS = {"rewrite": "rewrite", "rewrite-scifact": "rewrite_scifact", "summarize": "summarize"}
-#: every block a part may write, in the order the markdown shows them ("rewrite_keywords": the
-#: rewrite part with --exclusion-phrasing keywords)
-BLOCKS = ("rewrite", "rewrite_keywords", "rewrite_scifact", "summarize")
+#: every block a part may write, in the order the markdown shows them ("rewrite_title": the
+#: rewrite part with --exclusion-phrasing title; "rewrite_phrasing": the dev choice between them)
+BLOCKS = ("rewrite", "rewrite_title", "rewrite_scifact", "summarize")
 sys.path.insert(0, str(Path(__file__).parent))
 
 
@@ -68,7 +68,7 @@ def log(message: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
+    p.add_argument("--parts", nargs="+", default=list(PARTS), choices=[*PARTS, "phrasing"])
     p.add_argument("--dataset", default="scifact")
     p.add_argument("--policy", default="smollm2-135m-instruct")
     p.add_argument("--lora", action="store_true", help="train LoRA adapters (use --lr 1e-4)")
@@ -95,9 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--exclusion-phrasing",
-        default="title",
-        choices=("title", "keywords"),  # aptrank.train.rl.exclusion.PHRASINGS
-        help="the rewrite part's training queries wrap the seed's title or its topic words",
+        default="keywords",  # the dev choice: rl.json rewrite_phrasing.chosen
+        choices=("keywords", "title"),  # aptrank.train.rl.exclusion.PHRASINGS
+        help="the rewrite part's training queries wrap the seed's topic words or its title",
     )
     p.add_argument("--beta", type=float, default=0.04)
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy CPU)")
@@ -188,11 +188,15 @@ def configs(args: argparse.Namespace) -> dict[str, Any]:
 
 def rewrite_layout(phrasing: str) -> tuple[str, str, str]:
     """The rewrite part's (results block, policy folder, exclusion-folder suffix) for a phrasing
-    of its training queries: the keyword runs predate the option and keep their folders; the
-    default phrasing (title) writes the ``rewrite`` block."""
+    of its training queries: the default (keywords, the dev's choice) writes the ``rewrite`` block
+    and keeps the folders that predate the option; another writes ``rewrite_<phrasing>``.
+
+    >>> rewrite_layout("keywords"), rewrite_layout("title")
+    (('rewrite', 'rewrite', ''), ('rewrite_title', 'rewrite-title', '-title'))
+    """
     if phrasing == "keywords":
-        return "rewrite_keywords", "rewrite", ""
-    return "rewrite", f"rewrite-{phrasing}", f"-{phrasing}"
+        return "rewrite", "rewrite", ""
+    return f"rewrite_{phrasing}", f"rewrite-{phrasing}", f"-{phrasing}"
 
 
 def exclusion_dataset(dataset: str, args: argparse.Namespace) -> Path:
@@ -208,6 +212,94 @@ def exclusion_dataset(dataset: str, args: argparse.Namespace) -> Path:
     name = f"exclusion-{Path(dataset).name}-{args.exclusion_queries}-{args.seed}{suffix}"
     out = cache_dir("rl") / name
     return write_exclusion_dataset(dataset, out, config)
+
+
+def heldout_rewrite_scores(
+    policy: str, retriever: Any, dataset: Any, ids: list[str], config: Any
+) -> dict[str, float]:
+    """Each held-out query's retrieval reward (NDCG@10 of the greedy rewrite, as in training)."""
+    from aptrank.rankers.rewrite import RewriteConfig, RewriteRanker
+    from aptrank.train.rl.rewards import RetrievalReward
+
+    texts = {q: dataset.queries[q].text for q in dataset.queries}
+    stage = RewriteRanker(
+        RewriteConfig(
+            model=policy,
+            max_new_tokens=config.grpo.max_completion_length,
+            batch_size=config.batch_size,
+        )
+    )
+    answers = stage.answers([texts[q] for q in ids])
+    reward = RetrievalReward(retriever, texts, dataset.qrels, config.reward)
+    return dict(zip(ids, reward.score_texts(ids, answers)["retrieval"]))
+
+
+def part_phrasing(args: argparse.Namespace, config: Any, report: dict[str, Any]) -> dict:
+    """Which phrasing of the training queries the rewrite part should train on, chosen on dev
+    data: each phrasing's trained rewriter on the held-out exclusion queries of both phrasings.
+    Both runs hold out the same seed documents (one seed), so neither policy trained on any
+    of them, in either phrasing; NegConstraint is not read. Needs both rewrite blocks."""
+    from aptrank.constraints.parse import delete_exclusion
+    from aptrank.data import load_dataset
+    from aptrank.evaluate.significance import paired_test
+    from aptrank.rankers import build_ranker
+    from aptrank.train.rl.rewards import metric_fn
+
+    blocks = {p: rewrite_layout(p)[0] for p in ("keywords", "title")}
+    missing = [b for b in blocks.values() if b not in report]
+    if missing:
+        raise SystemExit(f"the phrasing part needs the rewrite blocks {missing} in rl.json")
+    ids = report[blocks["keywords"]]["queries"]["heldout_ids"]
+    if report[blocks["title"]]["queries"]["heldout_ids"] != ids:
+        raise SystemExit("the two rewrite runs hold out different queries: no shared dev set")
+    metric, depth = metric_fn(config.reward.metric, config.reward.rel_level)
+    cells: dict[str, dict[str, dict[str, float]]] = {}
+    retriever = None
+    for phrasing in blocks:
+        folder = exclusion_dataset(config.dataset, argparse.Namespace(**{
+            **vars(args), "exclusion_phrasing": phrasing
+        }))  # fmt: skip
+        data = load_dataset(str(folder), config.train_split)
+        retriever = retriever or build_ranker(config.retriever).index(data.corpus)  # one corpus
+        texts = {q: data.queries[q].text for q in ids}
+
+        def scored(queries: dict[str, str], qrels: Any = data.qrels, r: Any = retriever) -> dict:
+            run = r.rank(queries, depth)
+            return {q: metric(run.get(q, {}), qrels[q]) for q in ids}
+
+        row = {"as written": scored(texts)}
+        row["rule: exclusion deleted"] = scored({q: delete_exclusion(t) for q, t in texts.items()})
+        for trained_on, block in blocks.items():
+            policy = report[block]["training"]["policy"]
+            log(f"phrasing: {trained_on} policy on {phrasing} held-out queries")
+            row[f"rl trained on {trained_on}"] = heldout_rewrite_scores(
+                policy, retriever, data, ids, config
+            )
+        cells[phrasing] = row
+    rows = list(cells["keywords"])
+    table = {
+        r: {
+            **{f"{p} queries": round(sum(cells[p][r].values()) / len(ids), 4) for p in cells},
+            "both": round(sum(sum(cells[p][r].values()) for p in cells) / (2 * len(ids)), 4),
+        }
+        for r in rows
+    }
+    policies = [r for r in rows if r.startswith("rl trained on ")]
+    chosen = max(policies, key=lambda r: table[r]["both"])
+    other = next(r for r in policies if r != chosen)
+
+    def both(r: str) -> dict[str, float]:
+        return {f"{p}:{q}": v for p in cells for q, v in cells[p][r].items()}
+
+    test = paired_test(both(chosen), both(other))
+    return {
+        "dev": f"the {len(ids)} held-out seed documents of both rewrite runs, each phrasing",
+        "metric": config.reward.metric,
+        "table": table,
+        "chosen": chosen.removeprefix("rl trained on "),
+        "p_value_against_other_policy": test.p_value,
+        "mean_delta": test.mean_delta,
+    }
 
 
 def bars(description: str) -> Any:
@@ -308,6 +400,28 @@ def to_markdown(report: dict[str, Any]) -> str:
         for name, row in ev["table"].items():
             lines.append(f"| {name} | {fmt(row['ndcg@10'])} | {fmt(row['recall@100'])} |")
         lines.append("")
+    choice = report.get("rewrite_phrasing")
+    if choice:
+        columns = list(next(iter(choice["table"].values())))
+        lines += [
+            "## rewrite_phrasing (the dev choice of the training queries' phrasing)",
+            "",
+            f"`{choice['command']}`",
+            "",
+            f"Dev: {choice['dev']}; {choice['metric']} of BM25 on SciFact's corpus.",
+            "",
+            "| rewriter | " + " | ".join(columns) + " |",
+            "|:---|" + "---:|" * len(columns),
+            *(
+                f"| {name} | " + " | ".join(fmt(row[c]) for c in columns) + " |"
+                for name, row in choice["table"].items()
+            ),
+            "",
+            f"Chosen: **{choice['chosen']}** (paired t-test against the other policy over both "
+            f"phrasings: mean delta {choice['mean_delta']:+.4f}, p = "
+            f"{choice['p_value_against_other_policy']:.3g}).",
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -344,6 +458,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     table = report.setdefault("ndcg@10", {})
     from inference import stamp
 
+    if "phrasing" in args.parts:
+        config = configs(args)["rewrite-scifact"]  # the rewriter's settings, on --dataset
+        report["rewrite_phrasing"] = {
+            "command": command,
+            **part_phrasing(args, config, report),
+            "provenance": stamp(threads=args.threads),
+        }
+        path.write_text(json.dumps(report, indent=1, default=str) + "\n")
+        (results / f"{args.name}.md").write_text(to_markdown(report))
+        log(f"phrasing: {report['rewrite_phrasing']['table']}")
     for part, config in configs(args).items():
         if part not in args.parts:
             continue

@@ -3,27 +3,14 @@ row of the pipeline the dev choices name; the semantic part's choice is its grid
 
 from __future__ import annotations
 
-import json
 from argparse import Namespace
 from pathlib import Path
 
 import pytest
 
-from tests.benchmarks import load_benchmark
-
 ROOT = Path(__file__).parents[2]
-RESULTS = ROOT / "benchmarks" / "results" / "constraints.json"
+BENCHMARK = "constraints"  #: conftest loads the script and its results
 STAMPS = ("command", "machine", "versions", "seconds", "created")
-
-
-@pytest.fixture(scope="module")
-def script():
-    return load_benchmark("constraints")
-
-
-@pytest.fixture(scope="module")
-def results() -> dict:
-    return json.loads(RESULTS.read_text())
 
 
 def test_every_part_records_its_command_machine_versions_and_time(script, results):

@@ -3,38 +3,23 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
-import pytest
-
-from tests.benchmarks import load_benchmark
-
 ROOT = Path(__file__).parents[2]
-RESULTS = ROOT / "benchmarks" / "results" / "distill.json"
+BENCHMARK = "distill"  #: conftest loads the script and its results
 
 
-@pytest.fixture(scope="module")
-def distill_script():
-    return load_benchmark("distill")
+def test_every_part_of_the_results_file_records_its_provenance(script, results):
+    assert script.missing_provenance(results) == []
 
 
-@pytest.fixture(scope="module")
-def report() -> dict:
-    return json.loads(RESULTS.read_text())
-
-
-def test_every_part_of_the_results_file_records_its_provenance(distill_script, report):
-    assert distill_script.missing_provenance(report) == []
-
-
-def test_a_part_without_provenance_is_found(distill_script, report):
-    broken = copy.deepcopy(report)
+def test_a_part_without_provenance_is_found(script, results):
+    broken = copy.deepcopy(results)
     del broken["system"]["provenance"]
     first = next(iter(broken["teachers"]))
     del broken["teachers"][first]["provenance"]["machine"]
     del broken["headline"]["p_value"]
-    assert distill_script.missing_provenance(broken) == [
+    assert script.missing_provenance(broken) == [
         f"teachers.{first}.provenance.machine",
         f"teachers.{first}.provenance.machine.cpu",
         f"teachers.{first}.provenance.machine.cpus_available",
@@ -44,21 +29,21 @@ def test_a_part_without_provenance_is_found(distill_script, report):
     ]
 
 
-def test_the_headline_figures_are_those_of_the_parts(report):
-    head, system = report["headline"], report["system"]
-    chosen = report["chosen_teacher"]["spec"]
-    assert head["teacher"] == {"spec": chosen, "ndcg@10": report["teachers"][chosen]["ndcg@10"]}
+def test_the_headline_figures_are_those_of_the_parts(results):
+    head, system = results["headline"], results["system"]
+    chosen = results["chosen_teacher"]["spec"]
+    assert head["teacher"] == {"spec": chosen, "ndcg@10": results["teachers"][chosen]["ndcg@10"]}
     for name in ("student", "student_system", "without_student"):
         assert head[name]["ndcg@10"] == system[name]["ndcg@10"]
         assert head[name]["pipeline"] == system[name]["pipeline"]
     assert head["p_value"] == system["paired_t_test"]["p_value"]
-    assert head["speedup"] == report["throughput"]["speedup"]
+    assert head["speedup"] == results["throughput"]["speedup"]
     for check in system["cli_evaluate"].values():  # the artifacts re-evaluated in a new process
         assert check["abs_diff"] <= 1e-4
 
 
-def test_every_missed_goal_carries_its_figures(report):
-    head = report["headline"]
+def test_every_missed_goal_carries_its_figures(results):
+    head = results["headline"]
     assert set(head["missed"]) == {goal for goal, met in head["goals"].items() if not met}
     for figures in head["missed"].values():
         assert figures and all(isinstance(v, float) for v in figures.values())

@@ -52,7 +52,8 @@ TEMPLATES = (
 
 #: the same forms around a title, in generic request and question frames (``phrasing="title"``):
 #: a policy trained on keyword topics alone learned to drop the clause there and copied
-#: natural-language queries unchanged (benchmarks/results/rl.json, rewrite)
+#: natural-language queries unchanged (benchmarks/results/rl.json, rewrite); one trained on these
+#: learned less, on these queries as well (rl.json rewrite_phrasing: 0.572 against 0.581)
 TITLE_TEMPLATES = (
     "{topic}, but don't mention {term}.",
     "Provide an overview of {topic}, excluding {term}.",
@@ -77,8 +78,9 @@ class ExclusionConfig:
     min_chars: int = 4  #: shorter words are never excluded
     seed: int = 0
     #: what the query wraps: "keywords" (the topic words) or "title" (the seed's title); the
-    #: pool and the judgments come from the topic words either way
-    phrasing: str = "title"
+    #: pool and the judgments come from the topic words either way. The default is the dev
+    #: choice for training a rewriter (benchmarks/results/rl.json rewrite_phrasing.chosen)
+    phrasing: str = "keywords"
 
     def __post_init__(self) -> None:
         if self.phrasing not in PHRASINGS:
