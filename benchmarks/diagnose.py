@@ -138,7 +138,8 @@ def run_dataset(name: str, specs: list[str], out_root: Path, shots: bool) -> dic
     write_diagnosis(diagnosis, folder, {"dataset_path": ds.path})
     data = diagnosis.to_dict()
     result: dict[str, Any] = {
-        "meta": {k: v for k, v in data["_meta"].items() if k != "config"},
+        # per-query detail (each query's parsed constraints) stays in the diagnosis folder
+        "meta": {k: v for k, v in data["_meta"].items() if k not in ("config", "constraints")},
         "config": data["_meta"]["config"],
         "rankers": {spec: compact(data[spec]) for spec in specs},
         "timing": {
