@@ -199,39 +199,19 @@ def rewrite_layout(phrasing: str) -> tuple[str, str, str]:
     return f"rewrite_{phrasing}", f"rewrite-{phrasing}", f"-{phrasing}"
 
 
-def exclusion_dataset(dataset: str, args: argparse.Namespace) -> Path:
+def exclusion_dataset(dataset: str, args: argparse.Namespace, phrasing: str | None = None) -> Path:
     """Exclusion queries generated from ``dataset``'s corpus alone (a BEIR folder in the cache;
-    aptrank.train.rl.exclusion): the rewrite part's training queries."""
+    aptrank.train.rl.exclusion): the rewrite part's training queries, in ``phrasing`` (default
+    ``--exclusion-phrasing``)."""
     from aptrank.paths import cache_dir
     from aptrank.train.rl.exclusion import ExclusionConfig, write_exclusion_dataset
 
-    config = ExclusionConfig(
-        queries=args.exclusion_queries, seed=args.seed, phrasing=args.exclusion_phrasing
-    )
-    suffix = rewrite_layout(args.exclusion_phrasing)[2]
+    phrasing = phrasing or args.exclusion_phrasing
+    config = ExclusionConfig(queries=args.exclusion_queries, seed=args.seed, phrasing=phrasing)
+    suffix = rewrite_layout(phrasing)[2]
     name = f"exclusion-{Path(dataset).name}-{args.exclusion_queries}-{args.seed}{suffix}"
     out = cache_dir("rl") / name
     return write_exclusion_dataset(dataset, out, config)
-
-
-def heldout_rewrite_scores(
-    policy: str, retriever: Any, dataset: Any, ids: list[str], config: Any
-) -> dict[str, float]:
-    """Each held-out query's retrieval reward (NDCG@10 of the greedy rewrite, as in training)."""
-    from aptrank.rankers.rewrite import RewriteConfig, RewriteRanker
-    from aptrank.train.rl.rewards import RetrievalReward
-
-    texts = {q: dataset.queries[q].text for q in dataset.queries}
-    stage = RewriteRanker(
-        RewriteConfig(
-            model=policy,
-            max_new_tokens=config.grpo.max_completion_length,
-            batch_size=config.batch_size,
-        )
-    )
-    answers = stage.answers([texts[q] for q in ids])
-    reward = RetrievalReward(retriever, texts, dataset.qrels, config.reward)
-    return dict(zip(ids, reward.score_texts(ids, answers)["retrieval"]))
 
 
 def part_phrasing(args: argparse.Namespace, config: Any, report: dict[str, Any]) -> dict:
@@ -243,6 +223,7 @@ def part_phrasing(args: argparse.Namespace, config: Any, report: dict[str, Any])
     from aptrank.data import load_dataset
     from aptrank.evaluate.significance import paired_test
     from aptrank.rankers import build_ranker
+    from aptrank.train.rl.experiment import rewrite_rewards
     from aptrank.train.rl.rewards import metric_fn
 
     blocks = {p: rewrite_layout(p)[0] for p in ("keywords", "title")}
@@ -253,28 +234,28 @@ def part_phrasing(args: argparse.Namespace, config: Any, report: dict[str, Any])
     if report[blocks["title"]]["queries"]["heldout_ids"] != ids:
         raise SystemExit("the two rewrite runs hold out different queries: no shared dev set")
     metric, depth = metric_fn(config.reward.metric, config.reward.rel_level)
+    data = {
+        p: load_dataset(str(exclusion_dataset(config.dataset, args, p)), config.train_split)
+        for p in blocks
+    }
+    # both phrasings wrap the same corpus's documents: one index
+    retriever = build_ranker(config.retriever).index(data["keywords"].corpus)
     cells: dict[str, dict[str, dict[str, float]]] = {}
-    retriever = None
-    for phrasing in blocks:
-        folder = exclusion_dataset(config.dataset, argparse.Namespace(**{
-            **vars(args), "exclusion_phrasing": phrasing
-        }))  # fmt: skip
-        data = load_dataset(str(folder), config.train_split)
-        retriever = retriever or build_ranker(config.retriever).index(data.corpus)  # one corpus
-        texts = {q: data.queries[q].text for q in ids}
-
-        def scored(queries: dict[str, str], qrels: Any = data.qrels, r: Any = retriever) -> dict:
-            run = r.rank(queries, depth)
-            return {q: metric(run.get(q, {}), qrels[q]) for q in ids}
-
-        row = {"as written": scored(texts)}
-        row["rule: exclusion deleted"] = scored({q: delete_exclusion(t) for q, t in texts.items()})
+    for phrasing, d in data.items():
+        texts = {q: d.queries[q].text for q in ids}
+        rewritten = {"as written": texts}
+        rewritten["rule: exclusion deleted"] = {q: delete_exclusion(t) for q, t in texts.items()}
+        runs = {name: retriever.rank(qs, depth) for name, qs in rewritten.items()}
+        row = {
+            name: {q: metric(run.get(q, {}), d.qrels[q]) for q in ids} for name, run in runs.items()
+        }
         for trained_on, block in blocks.items():
-            policy = report[block]["training"]["policy"]
             log(f"phrasing: {trained_on} policy on {phrasing} held-out queries")
-            row[f"rl trained on {trained_on}"] = heldout_rewrite_scores(
-                policy, retriever, data, ids, config
-            )
+            parts = rewrite_rewards(
+                report[block]["training"]["policy"], retriever, texts, d.qrels, ids,
+                config.reward, config.grpo.max_completion_length, config.batch_size,
+            )  # fmt: skip
+            row[f"rl trained on {trained_on}"] = dict(zip(ids, parts["retrieval"]))
         cells[phrasing] = row
     rows = list(cells["keywords"])
     table = {
@@ -433,6 +414,14 @@ def plot(report: dict[str, Any], path: Path) -> None:
     path.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
 
 
+def save(report: dict[str, Any], results: Path, name: str, plot_too: bool = True) -> None:
+    """``<name>.json``, ``<name>.md`` and (with ``plot_too``) the reward curves ``<name>.png``."""
+    (results / f"{name}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    (results / f"{name}.md").write_text(to_markdown(report))
+    if plot_too:
+        plot(report, results / f"{name}.png")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     for var, value in (
@@ -465,8 +454,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             **part_phrasing(args, config, report),
             "provenance": stamp(threads=args.threads),
         }
-        path.write_text(json.dumps(report, indent=1, default=str) + "\n")
-        (results / f"{args.name}.md").write_text(to_markdown(report))
+        save(report, results, args.name, plot_too=False)
         log(f"phrasing: {report['rewrite_phrasing']['table']}")
     for part, config in configs(args).items():
         if part not in args.parts:
@@ -491,9 +479,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             updated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             config={**report.get("config", {}), task: r["config"]},
         )
-        path.write_text(json.dumps(report, indent=1, default=str) + "\n")
-        (results / f"{args.name}.md").write_text(to_markdown(report))
-        plot(report, results / f"{args.name}.png")
+        save(report, results, args.name)
         log(f"saved {path}")
     return report
 

@@ -4,11 +4,9 @@ row of the pipeline the dev choices name; the semantic part's choice is its grid
 from __future__ import annotations
 
 from argparse import Namespace
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[2]
 BENCHMARK = "constraints"  #: conftest loads the script and its results
 STAMPS = ("command", "machine", "versions", "seconds", "created")
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
-ROOT = Path(__file__).parents[2]
 BENCHMARK = "distill"  #: conftest loads the script and its results
 
 

@@ -4,11 +4,8 @@ the one its dev comparison chose."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).parents[2]
 BENCHMARK = "rl"  #: conftest loads the script and its results
 HEADLINE = {"dataset", "setting", "metric", "baseline", "zero_shot", "rl", "p_value"}
 

@@ -341,7 +341,7 @@ def _finish(
 # Query rewriting (Rec-R1)
 
 
-def measure_rewrites(
+def rewrite_rewards(
     policy: str,
     retriever: Any,
     queries: Mapping[str, str],
@@ -351,9 +351,9 @@ def measure_rewrites(
     max_new_tokens: int,
     batch_size: int = 8,
     progress: Callable[[int, int], None] | None = None,
-) -> dict[str, float]:
-    """The reward components (means over ``ids``) of ``policy``'s greedy rewrites, scored
-    exactly as in training (:class:`~aptrank.train.rl.rewards.RetrievalReward`)."""
+) -> dict[str, list[float]]:
+    """Each reward component of ``policy``'s greedy rewrite of each query in ``ids`` (in
+    order), scored exactly as in training (:class:`~aptrank.train.rl.rewards.RetrievalReward`)."""
     from aptrank.rankers.rewrite import RewriteConfig, RewriteRanker
     from aptrank.train.rl.rewards import RetrievalReward
 
@@ -362,8 +362,12 @@ def measure_rewrites(
         progress=progress,
     )
     answers = stage.answers([queries[q] for q in ids])
-    parts = RetrievalReward(retriever, queries, qrels, reward).score_texts(list(ids), answers)
-    return {name: round(_mean(v), 4) for name, v in parts.items()}
+    return RetrievalReward(retriever, queries, qrels, reward).score_texts(list(ids), answers)
+
+
+def measure_rewrites(*args: Any, **kwargs: Any) -> dict[str, float]:
+    """The means over ``ids`` of :func:`rewrite_rewards` (same arguments)."""
+    return {name: round(_mean(v), 4) for name, v in rewrite_rewards(*args, **kwargs).items()}
 
 
 def rewrite_experiment(
